@@ -1,0 +1,102 @@
+"""The CLI edge for Invoke: chain-wide options, one place that turns errors into messages.
+
+`invoke native cross install --rfs=DIR` gives --rfs once; ChainExecutor (selected by
+`tasks.executor_class` in invoke.yaml) hands it to every task of the chain that takes it and
+was not given its own value. Defaults come from invoke configuration (`crosspython:` in
+invoke.yaml, or INVOKE_CROSSPYTHON_* variables) and, for the RFS, the recipe's `RFS` variable.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from invoke import Context, Exit
+from invoke.executor import Executor
+from invoke.parser import ParserContext
+
+from .errors import CrossPythonError
+from .session import Options, Session, resolve
+
+# Options that, given once, apply to every task of a chain that takes them.
+CHAIN_OPTIONS = ("rfs", "triplet", "python", "variant", "jobs", "toolchain", "verbose")
+
+HELP = {
+    "python": "CPython version, e.g. 3.13 (default 3.13; see matrix/versions.toml)",
+    "triplet": "target triplet, e.g. arm-linux-gnueabihf (default; see matrix/targets.toml)",
+    "variant": "build variant from matrix/variants.toml (default: default)",
+    "rfs": "the board's root file system on this host (default: $RFS, else artifacts/rfs/<triplet> "
+    "provisioned from Debian packages)",
+    "toolchain": "your own tool-chain: its bin/ directory or its <prefix>-gcc (default: <triplet>-gcc on PATH)",
+    "jobs": "parallel make jobs (default 0: number of CPUs)",
+    "verbose": "stream every command's output, not just the step headers",
+}
+
+
+class ChainError(CrossPythonError):
+    exit_code = 2
+
+
+class ChainExecutor(Executor):
+    """An Executor that propagates CHAIN_OPTIONS given once to the whole chain."""
+
+    def execute(self, *tasks: Any) -> Any:
+        given: dict[str, tuple[str, Any]] = {}
+        contexts = [t for t in tasks if isinstance(t, ParserContext)]
+        for ctx in contexts:
+            for arg in ctx.args.values():
+                if arg.name in CHAIN_OPTIONS and arg.got_value:
+                    if arg.name in given and given[arg.name][1] != arg.value:
+                        first_task, first_value = given[arg.name]
+                        raise Exit(
+                            f"error: --{arg.name} is {first_value!r} for {first_task} but {arg.value!r} for "
+                            f"{ctx.name}\nhint: give it once for the whole chain",
+                            code=2,
+                        )
+                    given[arg.name] = (str(ctx.name), arg.value)
+        calls: list[Any] = []
+        for task in tasks:
+            if isinstance(task, ParserContext):
+                kwargs = task.as_kwargs
+                for name, (_, value) in given.items():
+                    if name in kwargs and not task.args[name].got_value:
+                        kwargs[name] = value
+                calls.append((task.name, kwargs))
+            else:
+                calls.append(task)
+        return super().execute(*calls)
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def edge(func: F) -> F:
+    """Catch the project's errors once: message, hint and exit code; no traceback."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except CrossPythonError as exc:
+            raise Exit(exc.render(), code=exc.exit_code) from None
+        except KeyboardInterrupt:
+            raise Exit("interrupted: nothing half-done is trusted; rerun to resume", code=130) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def config_of(c: Context) -> dict[str, Any]:
+    section = c.config.get("crosspython", None)
+    return dict(section) if section else {}
+
+
+def session_for(c: Context, **given: Any) -> Session:
+    """The Session for a task's flags; a flag left at its "not given" value falls back to defaults."""
+    known = {k: v for k, v in given.items() if k in Options.__dataclass_fields__}
+    # bool and int flags cannot be None in Invoke: False and 0 mean "not given" here.
+    if not known.get("verbose"):
+        known["verbose"] = None
+    if not known.get("jobs"):
+        known["jobs"] = None
+    return resolve(Options(**known), config=config_of(c))

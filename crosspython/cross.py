@@ -1,0 +1,245 @@
+"""Steps 2 and 3 of the recipe: configure and build CPython for the target, out of tree.
+
+One build directory per cell (version, triplet, variant). The RFS is the compiler's sysroot when
+it holds a libc; otherwise (an RFS of libraries only, the tool-chain bringing its own libc) its
+include/lib directories are passed with -I/-L as the recipe does. pkg-config only ever sees the
+RFS's .pc files, never the host's.
+"""
+
+from __future__ import annotations
+
+import shlex
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import BuildIncomplete
+from .layout import Layout, Stamp, file_lock, remove_tree, write_if_different
+from .matrix import Cell
+from .native import ccache_env
+from .runner import Runner
+from .toolchain import Toolchain
+
+# Which target library each required extension module needs: for the error hint only.
+MODULE_LIBRARIES: dict[str, str] = {
+    "_ssl": "OpenSSL (libssl-dev)",
+    "_hashlib": "OpenSSL (libssl-dev)",
+    "zlib": "zlib (zlib1g-dev)",
+    "_ctypes": "libffi (libffi-dev)",
+    "_sqlite3": "SQLite (libsqlite3-dev)",
+    "_bz2": "bzip2 (libbz2-dev)",
+    "_lzma": "xz/liblzma (liblzma-dev)",
+}
+
+
+@dataclass(frozen=True, kw_only=True)
+class RfsLayout:
+    """What the planner needs to know about an RFS (found by `inspect_rfs`)."""
+
+    root: Path
+    has_libc: bool
+    include_dirs: tuple[Path, ...]
+    lib_dirs: tuple[Path, ...]
+    pkgconfig_dirs: tuple[Path, ...]
+
+
+def inspect_rfs(rfs: Path, triplet_multiarch: str) -> RfsLayout:
+    """Find the RFS's include, lib and pkg-config directories (Debian multiarch or plain)."""
+    lib_candidates = [
+        rfs / "usr" / "lib" / triplet_multiarch,
+        rfs / "lib" / triplet_multiarch,
+        rfs / "usr" / "lib",
+        rfs / "lib",
+    ]
+    include_candidates = [rfs / "usr" / "include" / triplet_multiarch, rfs / "usr" / "include"]
+    lib_dirs = tuple(p for p in lib_candidates if p.is_dir())
+    has_libc = any((d / "libc.so.6").exists() or (d / "libc.so").exists() for d in lib_dirs) and (
+        rfs / "usr" / "include" / "stdio.h"
+    ).exists()
+    pkgconfig = tuple(
+        p
+        for p in (
+            rfs / "usr" / "lib" / triplet_multiarch / "pkgconfig",
+            rfs / "usr" / "lib" / "pkgconfig",
+            rfs / "usr" / "share" / "pkgconfig",
+        )
+        if p.is_dir()
+    )
+    return RfsLayout(
+        root=rfs,
+        has_libc=has_libc,
+        include_dirs=tuple(p for p in include_candidates if p.is_dir()),
+        lib_dirs=lib_dirs,
+        pkgconfig_dirs=pkgconfig,
+    )
+
+
+def config_site(cell: Cell) -> str:
+    """The config.site text: the target's answers to configure tests it cannot run."""
+    lines = [f"# config.site for {cell.id}: generated from matrix/targets.toml; do not edit"]
+    lines += [f"{key}={shlex.quote(value)}" for key, value in cell.target.config_site]
+    return "\n".join(lines) + "\n"
+
+
+@dataclass(frozen=True, kw_only=True)
+class CrossPlan:
+    cell: Cell
+    source_dir: Path
+    build_dir: Path
+    configure: tuple[str, ...]
+    make: tuple[str, ...]
+    env: tuple[tuple[str, str], ...]
+    config_site: str
+    sysroot: bool
+    inputs: dict[str, Any]
+
+    @property
+    def env_dict(self) -> dict[str, str]:
+        return dict(self.env)
+
+
+def plan_cross(
+    cell: Cell,
+    *,
+    layout: Layout,
+    source_dir: Path,
+    build_python: Path,
+    toolchain: Toolchain,
+    toolchain_version: str,
+    rfs: RfsLayout,
+    build_triplet: str,
+    jobs: int,
+    ccache: str | None,
+    host_pkg_config: str,
+    host_path: str,
+    rfs_fingerprint: str,
+) -> CrossPlan:
+    """Everything the cross build runs, computed without running anything."""
+    build_dir = layout.cross_dir(cell)
+    cc = str(toolchain.tool("gcc"))
+    cppflags: list[str] = []
+    ldflags: list[str] = []
+    if rfs.has_libc:
+        # The RFS is a whole sysroot: headers, libc and libraries all come from it.
+        cc += f" --sysroot={rfs.root}"
+    else:
+        # An RFS without libc: the tool-chain's own sysroot supplies libc; the RFS adds libraries.
+        cppflags += [f"-I{d}" for d in rfs.include_dirs]
+        ldflags += [f"-L{d}" for d in rfs.lib_dirs]
+        ldflags += [f"-Wl,-rpath-link,{d}" for d in rfs.lib_dirs]
+    if ccache:
+        cc = f"{ccache} {cc}"
+    ldflags += list(cell.variant.ldflags)
+    cflags = list(cell.variant.cflags)
+    configure = [
+        str(source_dir / "configure"),
+        f"--host={cell.target.triplet}",
+        f"--build={build_triplet}",
+        f"--with-build-python={build_python}",
+        "--prefix=/usr",
+        *cell.version.configure_args,
+        f"CC={cc}",
+        # Explicit, as a vendor tool-chain's prefix need not be the --host triplet.
+        f"AR={toolchain.tool('ar')}",
+        f"RANLIB={toolchain.tool('ranlib')}",
+        f"READELF={toolchain.tool('readelf')}",
+        f"STRIP={toolchain.tool('strip')}",
+    ]
+    if cflags:
+        configure.append("CFLAGS=" + " ".join(cflags))
+    if cppflags:
+        configure.append("CPPFLAGS=" + " ".join(cppflags))
+    if ldflags:
+        configure.append("LDFLAGS=" + " ".join(ldflags))
+    env = {
+        "CONFIG_SITE": str(build_dir / "config.site"),
+        # The host's pkg-config, reading only the RFS's .pc files, with paths inside the RFS.
+        "PKG_CONFIG": host_pkg_config,
+        "PKG_CONFIG_PATH": "",
+        "PKG_CONFIG_LIBDIR": ":".join(str(p) for p in rfs.pkgconfig_dirs) or str(rfs.root / "nonexistent"),
+        "PKG_CONFIG_SYSROOT_DIR": str(rfs.root),
+        # The recipe puts the tool-chain's bin/ first on PATH.
+        "PATH": f"{toolchain.bindir}:{host_path}",
+        **ccache_env(ccache, layout.root.parent),
+    }
+    site = config_site(cell)
+    inputs = {
+        "cell": cell.id,
+        "sha256": cell.version.sha256,
+        "configure": [Path(configure[0]).name, *configure[1:]],
+        "config_site": site,
+        "toolchain": toolchain_version,
+        "rfs": rfs_fingerprint,
+        "pkg_config_libdir": env["PKG_CONFIG_LIBDIR"],
+    }
+    return CrossPlan(
+        cell=cell,
+        source_dir=source_dir,
+        build_dir=build_dir,
+        configure=tuple(configure),
+        make=("make", f"-j{jobs}"),
+        env=tuple(sorted(env.items())),
+        config_site=site,
+        sysroot=rfs.has_libc,
+        inputs=inputs,
+    )
+
+
+def built_modules(build_dir: Path) -> dict[str, Path]:
+    """Extension modules the build produced, by module name (from pybuilddir.txt's directory)."""
+    pointer = build_dir / "pybuilddir.txt"
+    if not pointer.is_file():
+        return {}
+    libdir = build_dir / pointer.read_text().strip()
+    return {p.name.split(".", 1)[0]: p for p in sorted(libdir.glob("*.so"))}
+
+
+def check_required_modules(plan: CrossPlan, make_log: Path) -> None:
+    """Fail, naming them, when required extension modules did not come out of the build."""
+    present = built_modules(plan.build_dir)
+    missing = [m for m in plan.cell.version.required_modules if m not in present]
+    if not missing:
+        return
+    log_text = make_log.read_text(errors="replace") if make_log.is_file() else ""
+    details = []
+    for module in missing:
+        reasons = [line.strip() for line in log_text.splitlines() if module in line.split() or f" {module} " in line]
+        why = f" (make said: {reasons[-1][:160]})" if reasons else ""
+        details.append(f"{module}: needs {MODULE_LIBRARIES.get(module, 'its library')}{why}")
+    raise BuildIncomplete(
+        f"{plan.cell.id}: required extension module(s) missing: {', '.join(missing)}\n  "
+        + "\n  ".join(details),
+        hint=f"the RFS lacks the target's headers/libraries for them; see {plan.build_dir / 'config.log'} "
+        f"and {make_log}",
+    )
+
+
+def run_cross(plan: CrossPlan, runner: Runner, layout: Layout) -> None:
+    """Configure (when its inputs changed) and build the cell; check its modules."""
+    scope = plan.cell.id
+    built = Stamp(plan.build_dir)
+    if built.matches(plan.inputs):
+        runner.skip(scope, "cross", f"{plan.build_dir} built from the same inputs")
+        return
+    # Two runs of the same cell would share a build directory: the second waits.
+    with file_lock(layout.lock(f"cross-{scope}"), f"the {scope} build directory"):
+        if built.matches(plan.inputs):
+            runner.skip(scope, "cross", "built by a concurrent run")
+            return
+        built.clear()
+        configured = Stamp(plan.build_dir, "configure")
+        env = plan.env_dict
+        if not configured.matches(plan.inputs) or not (plan.build_dir / "Makefile").is_file():
+            remove_tree(plan.build_dir)
+            plan.build_dir.mkdir(parents=True)
+            write_if_different(plan.build_dir / "config.site", plan.config_site)
+            with runner.step(scope, "configure") as step:
+                mode = "RFS as --sysroot" if plan.sysroot else "RFS via -I/-L (no libc in the RFS)"
+                step.note(mode)
+                step.run(plan.configure, cwd=plan.build_dir, env=env, hint=f"see {plan.build_dir / 'config.log'}")
+            configured.write(plan.inputs)
+        with runner.step(scope, "make") as step:
+            step.run(plan.make, cwd=plan.build_dir, env=env)
+            check_required_modules(plan, step.log)
+            step.note(f"required modules present: {', '.join(plan.cell.version.required_modules)}")
+        built.write(plan.inputs)

@@ -1,0 +1,82 @@
+"""Typed errors: each carries an exit code and a hint; the CLI edge catches them once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class CrossPythonError(Exception):
+    """Base of every error meant for the user: shown as message + hint, never a traceback."""
+
+    exit_code: int = 1
+
+    def __init__(self, message: str, *, hint: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def render(self) -> str:
+        text = f"error: {self.message}"
+        if self.hint:
+            text += f"\nhint: {self.hint}"
+        return text
+
+
+class ConfigError(CrossPythonError):
+    """Bad input: unknown triplet/version/variant, invalid matrix data, bad paths."""
+
+    exit_code = 2
+
+
+class ToolMissing(CrossPythonError):
+    """A required program is not installed; the hint names the Debian package."""
+
+    exit_code = 3
+
+    def __init__(self, tool: str, package: str | None, *, extra: str = "") -> None:
+        hint = f"install it with `apt-get install {package}` (or run `invoke setup`)" if package else ""
+        if extra:
+            hint = f"{hint}; {extra}" if hint else extra
+        super().__init__(f"`{tool}` was not found", hint=hint)
+        self.tool = tool
+        self.package = package
+
+
+class StepFailed(CrossPythonError):
+    """A subprocess of a build step exited non-zero."""
+
+    exit_code = 4
+
+    def __init__(
+        self, *, step: str, command: list[str], returncode: int, log: Path, tail: list[str], hint: str = ""
+    ) -> None:
+        shown = " ".join(command)
+        lines = "\n".join(f"    {line}" for line in tail)
+        message = (
+            f"step `{step}` failed: `{shown}` exited with {returncode}\n"
+            f"  log: {log}\n  last lines:\n{lines}"
+        )
+        super().__init__(message, hint=hint or f"read the whole log: {log}")
+        self.step = step
+        self.command = command
+        self.returncode = returncode
+        self.log = log
+        self.tail = tail
+
+
+class DownloadError(CrossPythonError):
+    """No source could provide a file, or a file did not match its pin."""
+
+    exit_code = 5
+
+
+class BuildIncomplete(CrossPythonError):
+    """The build finished but the product is not what was asked (missing modules, wrong ELF)."""
+
+    exit_code = 6
+
+
+class VerifyFailed(CrossPythonError):
+    """The installed interpreter did not pass its checks under qemu-user."""
+
+    exit_code = 7

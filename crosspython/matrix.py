@@ -1,0 +1,302 @@
+"""The matrix: targets, CPython versions, variants and the default RFS, loaded from matrix/*.toml.
+
+Everything that differs between targets or versions is data here; code never branches on a
+triplet or a version string. Loading validates every field and fails with a ConfigError that
+names the file and the key.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on 3.10 only
+    import tomli as tomllib
+
+MATRIX_DIR = Path(__file__).resolve().parent.parent / "matrix"
+
+_TRIPLET_RE = re.compile(r"^[a-z0-9_]+(-[a-z0-9_]+){1,3}$")
+_SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
+_CONFIG_SITE_KEY_RE = re.compile(r"^ac_cv_[A-Za-z0-9_]+$")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Target:
+    """A cross target, keyed by its GNU triplet."""
+
+    triplet: str
+    toolchain_prefix: str
+    toolchain_package: str
+    qemu: str
+    elf_machine: str
+    elf_class: int
+    endianness: str
+    platform_machine: str
+    debian_arch: str
+    config_site: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True, kw_only=True)
+class DebianSource:
+    """Where the Debian source archive carries a byte-identical copy of a tarball."""
+
+    package: str
+    suite: str
+    file: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class Version:
+    """A CPython release line and the pinned tarball that builds it."""
+
+    short: str
+    full: str
+    tarball: str
+    size: int
+    sha256: str
+    upstream_url: str
+    debian: DebianSource | None
+    required_modules: tuple[str, ...]
+    configure_args: tuple[str, ...]
+
+    @property
+    def tag(self) -> str:
+        """`cp313` for 3.13: the prefix of cell ids."""
+        return "cp" + self.short.replace(".", "")
+
+    @property
+    def source_dirname(self) -> str:
+        return f"Python-{self.full}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Variant:
+    """Compile/link flags that need a build of their own."""
+
+    name: str
+    description: str
+    cflags: tuple[str, ...]
+    ldflags: tuple[str, ...]
+
+
+@dataclass(frozen=True, kw_only=True)
+class RfsSpec:
+    """Which Debian packages make a default RFS."""
+
+    suite: str
+    packages: tuple[str, ...]
+    exclude: tuple[str, ...]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Cell:
+    """One build: a version for a target in a variant. Its id names its directories and logs."""
+
+    version: Version
+    target: Target
+    variant: Variant
+
+    @property
+    def id(self) -> str:
+        return f"{self.version.tag}-{self.target.triplet}-{self.variant.name}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Matrix:
+    targets: dict[str, Target]
+    versions: dict[str, Version]
+    variants: dict[str, Variant]
+    rfs: RfsSpec
+
+    def target(self, triplet: str) -> Target:
+        return _lookup(self.targets, triplet, "target triplet", "matrix/targets.toml")
+
+    def version(self, short: str) -> Version:
+        # Accept the full release too (3.13.5), as users type either.
+        for version in self.versions.values():
+            if short == version.full:
+                return version
+        return _lookup(self.versions, short, "CPython version", "matrix/versions.toml")
+
+    def variant(self, name: str) -> Variant:
+        return _lookup(self.variants, name, "variant", "matrix/variants.toml")
+
+    def cell(self, *, python: str, triplet: str, variant: str) -> Cell:
+        return Cell(version=self.version(python), target=self.target(triplet), variant=self.variant(variant))
+
+
+def _lookup(table: dict[str, Any], key: str, what: str, where: str) -> Any:
+    try:
+        return table[key]
+    except KeyError:
+        known = ", ".join(sorted(table)) or "(none)"
+        raise ConfigError(f"unknown {what} {key!r}", hint=f"known: {known} (add one in {where})") from None
+
+
+class _Fields:
+    """Typed access to one TOML table, with errors that name file and key."""
+
+    def __init__(self, data: dict[str, Any], where: str) -> None:
+        self.data = dict(data)
+        self.where = where
+
+    def _get(self, key: str, kind: type | tuple[type, ...], default: Any = ...) -> Any:
+        if key not in self.data:
+            if default is ...:
+                raise ConfigError(f"{self.where}: missing key {key!r}")
+            return default
+        value = self.data.pop(key)
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            raise ConfigError(f"{self.where}: {key!r} must be {_kind_name(kind)}, got {value!r}")
+        return value
+
+    def str(self, key: str, default: Any = ..., *, pattern: re.Pattern[str] | None = None) -> str:
+        value = self._get(key, str, default)
+        if pattern is not None and not pattern.match(value):
+            raise ConfigError(f"{self.where}: {key!r} = {value!r} is not valid")
+        return value
+
+    def int(self, key: str, *, choices: tuple[int, ...] | None = None) -> int:
+        value = self._get(key, int)
+        if choices is not None and value not in choices:
+            raise ConfigError(f"{self.where}: {key!r} must be one of {choices}, got {value}")
+        return value
+
+    def strs(self, key: str, default: Any = ...) -> tuple[str, ...]:
+        value = self._get(key, list, default)
+        if not all(isinstance(item, str) for item in value):
+            raise ConfigError(f"{self.where}: {key!r} must be a list of strings")
+        return tuple(value)
+
+    def table(self, key: str, default: Any = ...) -> dict[str, Any] | None:
+        return self._get(key, dict, default)
+
+    def done(self) -> None:
+        if self.data:
+            raise ConfigError(f"{self.where}: unknown key(s) {', '.join(sorted(self.data))}")
+
+
+def _kind_name(kind: type | tuple[type, ...]) -> str:
+    return {str: "a string", int: "an integer", list: "a list", dict: "a table"}.get(kind, str(kind))  # type: ignore[call-overload]
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError:
+        raise ConfigError(f"matrix file {path} is missing") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+
+
+def _parse_target(triplet: str, raw: dict[str, Any], where: str) -> Target:
+    if not _TRIPLET_RE.match(triplet):
+        raise ConfigError(f"{where}: {triplet!r} is not a GNU triplet")
+    f = _Fields(raw, f"{where} [targets.{triplet!r}]")
+    site_raw = f.table("config_site", {}) or {}
+    site: list[tuple[str, str]] = []
+    for key, value in site_raw.items():
+        if not _CONFIG_SITE_KEY_RE.match(key) or not isinstance(value, str):
+            raise ConfigError(f"{where} [targets.{triplet!r}.config_site]: {key} must be ac_cv_* = \"string\"")
+        site.append((key, value))
+    endianness = f.str("endianness")
+    if endianness not in ("little", "big"):
+        raise ConfigError(f"{f.where}: 'endianness' must be 'little' or 'big', got {endianness!r}")
+    target = Target(
+        triplet=triplet,
+        toolchain_prefix=f.str("toolchain_prefix"),
+        toolchain_package=f.str("toolchain_package"),
+        qemu=f.str("qemu"),
+        elf_machine=f.str("elf_machine"),
+        elf_class=f.int("elf_class", choices=(32, 64)),
+        endianness=endianness,
+        platform_machine=f.str("platform_machine"),
+        debian_arch=f.str("debian_arch", ""),
+        config_site=tuple(site),
+    )
+    f.done()
+    return target
+
+
+def _parse_version(short: str, raw: dict[str, Any], where: str) -> Version:
+    if not re.match(r"^\d+\.\d+$", short):
+        raise ConfigError(f"{where}: version key {short!r} must look like 3.13")
+    f = _Fields(raw, f"{where} [versions.{short!r}]")
+    full = f.str("full")
+    if not full.startswith(short + "."):
+        raise ConfigError(f"{f.where}: full = {full!r} is not a {short} release")
+    debian_raw = f.table("debian", None)
+    debian = None
+    if debian_raw is not None:
+        d = _Fields(debian_raw, f"{f.where}.debian")
+        debian = DebianSource(package=d.str("package"), suite=d.str("suite"), file=d.str("file"))
+        d.done()
+    size = f.int("size")
+    if size <= 0:
+        raise ConfigError(f"{f.where}: size must be positive")
+    version = Version(
+        short=short,
+        full=full,
+        tarball=f.str("tarball"),
+        size=size,
+        sha256=f.str("sha256", pattern=_SHA256_RE),
+        upstream_url=f.str("upstream_url"),
+        debian=debian,
+        required_modules=f.strs("required_modules"),
+        configure_args=f.strs("configure_args", []),
+    )
+    f.done()
+    return version
+
+
+def _parse_variant(name: str, raw: dict[str, Any], where: str) -> Variant:
+    if not re.match(r"^[a-z0-9][a-z0-9_]*$", name):
+        raise ConfigError(f"{where}: variant name {name!r} must be lower-case letters, digits, _")
+    f = _Fields(raw, f"{where} [variants.{name}]")
+    variant = Variant(
+        name=name, description=f.str("description"), cflags=f.strs("cflags", []), ldflags=f.strs("ldflags", [])
+    )
+    f.done()
+    return variant
+
+
+def _parse_tables(path: Path, section: str) -> dict[str, Any]:
+    data = _read_toml(path)
+    tables = data.pop(section, None)
+    if data:
+        raise ConfigError(f"{path}: unknown top-level key(s) {', '.join(sorted(data))}")
+    if not isinstance(tables, dict) or not tables:
+        raise ConfigError(f"{path}: needs at least one [{section}.<name>] table")
+    for name, value in tables.items():
+        if not isinstance(value, dict):
+            raise ConfigError(f"{path}: [{section}.{name}] must be a table")
+    return tables
+
+
+def load_matrix(directory: Path = MATRIX_DIR) -> Matrix:
+    """Load and validate every matrix file under `directory`."""
+    targets_path = directory / "targets.toml"
+    versions_path = directory / "versions.toml"
+    variants_path = directory / "variants.toml"
+    rfs_path = directory / "rfs.toml"
+    targets = {k: _parse_target(k, v, str(targets_path)) for k, v in _parse_tables(targets_path, "targets").items()}
+    versions = {
+        k: _parse_version(k, v, str(versions_path)) for k, v in _parse_tables(versions_path, "versions").items()
+    }
+    variants = {
+        k: _parse_variant(k, v, str(variants_path)) for k, v in _parse_tables(variants_path, "variants").items()
+    }
+    if "default" not in variants:
+        raise ConfigError(f"{variants_path}: a variant named 'default' is required")
+    f = _Fields(_read_toml(rfs_path), str(rfs_path))
+    rfs = RfsSpec(suite=f.str("suite"), packages=f.strs("packages"), exclude=f.strs("exclude", []))
+    f.done()
+    return Matrix(targets=targets, versions=versions, variants=variants, rfs=rfs)

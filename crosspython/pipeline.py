@@ -1,0 +1,186 @@
+"""The recipe's steps over a Session: each builds its plan (pure) and hands it to its runner.
+
+Each step can run alone: it makes sure of what it needs (`cross` fetches sources, builds the
+native interpreter and provisions the default RFS when missing), and those steps do nothing when
+their outputs are already up to date.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+from . import apt, native, rfs, sources, toolchain
+from .cross import CrossPlan, inspect_rfs, plan_cross, run_cross
+from .errors import ConfigError, CrossPythonError, ToolMissing
+from .install import InstallPlan, plan_install, run_install
+from .layout import Stamp
+from .matrix import Target, Version
+from .session import Session
+from .verify import CheckResult, run_verify
+
+
+def _mirror(session: Session) -> apt.Mirror:
+    if session.debian_mirror:
+        return apt.Mirror(uri=session.debian_mirror.rstrip("/"), signed_by=apt.DEFAULT_KEYRING)
+    return apt.find_debian_mirror()
+
+
+def fetch_source(session: Session, version: Version | None = None) -> Path:
+    """The unpacked, verified CPython source tree of `version` (the session's by default)."""
+    version = version or session.cell.version
+    scope = f"sources-{version.tag}"
+    source_dir = session.layout.source_dir(version)
+    inputs = {"sha256": version.sha256}
+    if Stamp(source_dir).matches(inputs):
+        session.runner.skip(scope, "fetch", f"{source_dir} unpacked from the pinned tarball")
+        return source_dir
+    with session.runner.step(scope, "fetch") as step:
+        debian_url = None
+        if version.debian is not None:
+            debian = version.debian
+
+            def debian_url() -> str:
+                state = apt.AptState(
+                    session.layout.apt_dir(f"src-{debian.suite}"),
+                    apt.source_lines(_mirror(session), debian.suite, kind="deb-src"),
+                )
+                for uri in state.source_uris(step, debian.package):
+                    if uri.filename == debian.file:
+                        return uri.url
+                raise ConfigError(f"the Debian source package {debian.package} has no file {debian.file}")
+
+        return sources.fetch_cpython(version, session.layout, step, debian_url)
+
+
+def build_native(session: Session) -> native.NativePlan:
+    toolchain.require_host_tools("make", "gcc")
+    version = session.cell.version
+    source_dir = fetch_source(session, version)
+    plan = native.plan_native(
+        version,
+        layout=session.layout,
+        source_dir=source_dir,
+        jobs=session.jobs,
+        ccache=toolchain.ccache(),
+        host_cc="gcc",
+        cc_version=native.host_cc_version("gcc"),
+    )
+    native.run_native(plan, session.runner, session.layout)
+    return plan
+
+
+def ensure_rfs(session: Session) -> Path:
+    """The session's RFS; the default one is provisioned (or reused) here."""
+    if session.rfs_is_default:
+        toolchain.require_host_tools("apt-get", "dpkg")
+        return rfs.provision(session.cell.target, session.matrix.rfs, session.layout, session.runner, _mirror(session))
+    return session.rfs
+
+
+def _build_triplet(source_dir: Path) -> str:
+    out = subprocess.run(["sh", str(source_dir / "config.guess")], capture_output=True, text=True, check=False)
+    if out.returncode != 0 or not out.stdout.strip():
+        raise CrossPythonError(f"config.guess failed: {out.stderr.strip()}")
+    return out.stdout.strip()
+
+
+def plan_cell(session: Session, *, build: bool) -> CrossPlan:
+    """The cross plan of the session's cell; with build=True its prerequisites are built first."""
+    target = session.cell.target
+    chain = toolchain.find_toolchain(target, session.toolchain)
+    toolchain.require_host_tools("make", "pkg-config")
+    if build:
+        native_plan = build_native(session)
+        rfs_dir = ensure_rfs(session)
+    else:
+        source_dir = session.layout.source_dir(session.cell.version)
+        native_plan = native.plan_native(
+            session.cell.version,
+            layout=session.layout,
+            source_dir=source_dir,
+            jobs=session.jobs,
+            ccache=toolchain.ccache(),
+            host_cc="gcc",
+            cc_version=native.host_cc_version("gcc"),
+        )
+        rfs_dir = session.rfs
+    source_dir = native_plan.source_dir
+    return plan_cross(
+        session.cell,
+        layout=session.layout,
+        source_dir=source_dir,
+        build_python=native_plan.python,
+        toolchain=chain,
+        toolchain_version=chain.version(),
+        rfs=inspect_rfs(rfs_dir, target.triplet),
+        build_triplet=_build_triplet(source_dir),
+        jobs=session.jobs,
+        ccache=toolchain.ccache(),
+        host_pkg_config=shutil.which("pkg-config") or "pkg-config",
+        host_path=os.environ.get("PATH", ""),
+        rfs_fingerprint=rfs.rfs_fingerprint(rfs_dir),
+    )
+
+
+def build_cross(session: Session) -> CrossPlan:
+    plan = plan_cell(session, build=True)
+    run_cross(plan, session.runner, session.layout)
+    return plan
+
+
+def _install_plan(session: Session, cross: CrossPlan) -> InstallPlan:
+    chain = toolchain.find_toolchain(session.cell.target, session.toolchain)
+    return plan_install(
+        cross,
+        layout=session.layout,
+        rfs=session.rfs,
+        toolchain=str(chain.tool("gcc")),
+        toolchain_version=chain.version(),
+    )
+
+
+def install(session: Session) -> InstallPlan:
+    """Install the session's cell into its RFS (the cell must be built: `cross`)."""
+    if session.rfs_is_default and not session.rfs.is_dir():
+        raise ConfigError(f"the default RFS {session.rfs} is not provisioned", hint="run `invoke cross` first")
+    plan = _install_plan(session, plan_cell(session, build=False))
+    run_install(plan, session.runner, session.layout)
+    return plan
+
+
+def verify(session: Session) -> list[CheckResult]:
+    target: Target = session.cell.target
+    qemu = toolchain.require_qemu(target)
+    interpreter = f"usr/bin/python{session.cell.version.short}"
+    if not session.rfs.is_dir():
+        raise ConfigError(f"RFS {session.rfs} does not exist", hint="run `invoke cross install` first")
+    return run_verify(session.cell, session.rfs, qemu, interpreter, session.runner)
+
+
+def setup(targets: list[Target], *, dry_run: bool = False) -> list[str]:
+    """Install the Debian packages the given targets need (apt-get, as root or through sudo)."""
+    missing = toolchain.missing_packages(targets)
+    if not missing or dry_run:
+        return missing
+    prefix: list[str] = []
+    if os.geteuid() != 0:
+        if shutil.which("sudo") is None:
+            raise ToolMissing(
+                "sudo", "sudo", extra=f"or, as root: apt-get install {' '.join(missing)}"
+            )
+        prefix = ["sudo"]
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    print(f"==> setup: apt-get install {' '.join(missing)}", flush=True)
+    # The host's package lists may be missing or old on a fresh machine: refresh them first.
+    update = subprocess.run([*prefix, "apt-get", "update"], env=env, check=False)
+    if update.returncode != 0:
+        raise CrossPythonError("apt-get update failed", hint="check the machine's apt sources and network")
+    done = subprocess.run(
+        [*prefix, "apt-get", "install", "-y", "--no-install-recommends", *missing], env=env, check=False
+    )
+    if done.returncode != 0:
+        raise CrossPythonError(f"apt-get install {' '.join(missing)} failed", hint="see apt-get's output above")
+    return missing

@@ -1,0 +1,105 @@
+"""Options as the user gave them, resolved once into a Session every step receives."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import ConfigError
+from .layout import PROJECT_ROOT, Layout
+from .matrix import Cell, Matrix, load_matrix
+from .runner import Runner
+
+DEFAULT_PYTHON = "3.13"
+DEFAULT_TRIPLET = "arm-linux-gnueabihf"
+DEFAULT_VARIANT = "default"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Options:
+    """Every option a task can take; None means "not given" (defaults apply)."""
+
+    python: str | None = None
+    triplet: str | None = None
+    variant: str | None = None
+    rfs: str | None = None
+    toolchain: str | None = None
+    jobs: int | None = None
+    verbose: bool | None = None
+    artifacts: str | None = None
+    debian_mirror: str | None = None
+
+
+@dataclass
+class Session:
+    """Resolved options plus the matrix, the artifacts layout and the runner."""
+
+    matrix: Matrix
+    layout: Layout
+    runner: Runner
+    cell: Cell
+    rfs: Path
+    rfs_is_default: bool
+    toolchain: str | None
+    jobs: int
+    debian_mirror: str | None
+    options: Options = field(default_factory=Options)
+
+
+def resolve(options: Options, *, config: dict[str, object] | None = None, matrix: Matrix | None = None) -> Session:
+    """Apply defaults: flag, then the RFS environment variable (rfs only), then invoke config, then built-ins."""
+    config = config or {}
+
+    def pick(name: str, default: object) -> object:
+        value = getattr(options, name)
+        if value is not None:
+            return value
+        if name == "rfs" and os.environ.get("RFS"):
+            return os.environ["RFS"]  # the recipe's own variable
+        configured = config.get(name)
+        return configured if configured is not None else default
+
+    matrix = matrix or load_matrix()
+    artifacts = Path(str(pick("artifacts", PROJECT_ROOT / "artifacts"))).resolve()
+    layout = Layout(artifacts)
+    cell = matrix.cell(
+        python=str(pick("python", DEFAULT_PYTHON)),
+        triplet=str(pick("triplet", DEFAULT_TRIPLET)),
+        variant=str(pick("variant", DEFAULT_VARIANT)),
+    )
+    rfs_value = pick("rfs", None)
+    if rfs_value:
+        rfs = Path(str(rfs_value)).expanduser().absolute()
+        if not rfs.is_dir():
+            raise ConfigError(
+                f"RFS directory {rfs} does not exist" if not rfs.exists() else f"RFS {rfs} is not a directory",
+                hint="give the directory holding the board's root file system, or leave --rfs out "
+                "to use a default one provisioned from Debian's packages",
+            )
+        rfs_is_default = False
+    else:
+        rfs = layout.default_rfs(cell.target.triplet)
+        rfs_is_default = True
+    jobs_value = pick("jobs", os.cpu_count() or 1)
+    try:
+        jobs = int(str(jobs_value))
+    except ValueError:
+        raise ConfigError(f"--jobs must be a number, got {jobs_value!r}") from None
+    if jobs < 1:
+        raise ConfigError(f"--jobs must be at least 1, got {jobs}")
+    toolchain = pick("toolchain", None)
+    mirror = pick("debian_mirror", None)
+    runner = Runner(log_root=layout.logs, verbose=bool(pick("verbose", False)))
+    return Session(
+        matrix=matrix,
+        layout=layout,
+        runner=runner,
+        cell=cell,
+        rfs=rfs,
+        rfs_is_default=rfs_is_default,
+        toolchain=str(toolchain) if toolchain else None,
+        jobs=jobs,
+        debian_mirror=str(mirror) if mirror else None,
+        options=options,
+    )

@@ -1,0 +1,200 @@
+"""Prove the installed interpreter works on the target: run it from the RFS under qemu-user.
+
+The checks use each module for real (a TLS context and a hash, a zlib round trip, a call into
+the target's libc through ctypes, an SQL query, ...), each reported as one JSON line, so that one
+failure does not hide the others.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import VerifyFailed
+from .matrix import Cell
+from .runner import Runner
+
+# Runs on the target. Kept to the standard library; prints one JSON object per check.
+CHECK_SCRIPT = r'''
+import json, sys
+
+EXPECT = json.loads(sys.argv[1])
+
+def check(name):
+    def wrap(fn):
+        try:
+            detail = fn()
+            print(json.dumps({"name": name, "ok": True, "detail": str(detail)}), flush=True)
+        except BaseException as exc:
+            print(json.dumps({"name": name, "ok": False, "detail": f"{type(exc).__name__}: {exc}"}), flush=True)
+        return fn
+    return wrap
+
+@check("implementation")
+def _():
+    import platform
+    impl = sys.implementation
+    assert impl.name == "cpython", impl.name
+    got = platform.python_version()
+    assert got == EXPECT["version"], f"{got} != {EXPECT['version']}"
+    return f"{impl.name} {got}"
+
+@check("machine")
+def _():
+    import platform, struct
+    machine = platform.machine()
+    assert machine == EXPECT["machine"], f"platform.machine() = {machine!r}, expected {EXPECT['machine']!r}"
+    assert sys.byteorder == EXPECT["byteorder"], f"sys.byteorder = {sys.byteorder}"
+    bits = struct.calcsize("P") * 8
+    assert bits == EXPECT["bits"], f"{bits}-bit pointers"
+    return f"{machine}, {sys.byteorder}-endian, {bits}-bit"
+
+@check("extension modules")
+def _():
+    import importlib
+    for name in EXPECT["modules"]:
+        importlib.import_module(name)
+    return ", ".join(EXPECT["modules"])
+
+@check("ssl")
+def _():
+    import ssl, hashlib
+    ctx = ssl.create_default_context()
+    assert ctx.verify_mode == ssl.CERT_REQUIRED
+    # OpenSSL's sha256 (hashlib.new goes through _hashlib), against the FIPS 180-2 test vector.
+    digest = hashlib.new("sha256", b"abc").hexdigest()
+    assert digest == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad", digest
+    return f"{ssl.OPENSSL_VERSION}; sha256 ok"
+
+@check("zlib")
+def _():
+    import zlib
+    data = b"crosspython " * 1000
+    packed = zlib.compress(data, 9)
+    assert zlib.decompress(packed) == data and len(packed) < len(data) // 10
+    return f"{len(data)} -> {len(packed)} bytes, zlib {zlib.ZLIB_RUNTIME_VERSION}"
+
+@check("ctypes")
+def _():
+    import ctypes, os
+    libc = ctypes.CDLL("libc.so.6")
+    assert libc.getpid() == os.getpid()
+    libc.strlen.argtypes = [ctypes.c_char_p]
+    assert libc.strlen(b"crosspython") == 11
+    return "libc getpid/strlen ok"
+
+@check("sqlite3")
+def _():
+    import sqlite3
+    con = sqlite3.connect(":memory:")
+    con.execute("create table t (x integer)")
+    con.executemany("insert into t values (?)", [(i,) for i in range(100)])
+    (total,) = con.execute("select sum(x) from t").fetchone()
+    assert total == 4950, total
+    return f"SQLite {sqlite3.sqlite_version}"
+
+@check("bz2")
+def _():
+    import bz2
+    data = b"crosspython " * 1000
+    assert bz2.decompress(bz2.compress(data)) == data
+    return "round trip ok"
+
+@check("lzma")
+def _():
+    import lzma
+    data = b"crosspython " * 1000
+    assert lzma.decompress(lzma.compress(data)) == data
+    return "round trip ok"
+
+@check("json")
+def _():
+    value = {"a": [1, 2.5, None, True], "b": "\u00e9"}
+    assert json.loads(json.dumps(value)) == value
+    return "round trip ok"
+
+@check("asyncio")
+def _():
+    import asyncio
+    async def add(a, b):
+        await asyncio.sleep(0)
+        return a + b
+    async def main():
+        return await asyncio.gather(add(1, 2), add(3, 4))
+    assert asyncio.run(main()) == [3, 7]
+    return "gather ok"
+'''
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    name: str
+    ok: bool
+    detail: str
+
+
+def expectations(cell: Cell) -> dict[str, object]:
+    target = cell.target
+    return {
+        "version": cell.version.full,
+        "machine": target.platform_machine,
+        "byteorder": target.endianness,
+        "bits": target.elf_class,
+        "modules": list(cell.version.required_modules),
+    }
+
+
+def verify_command(cell: Cell, rfs: Path, qemu: str, interpreter: str) -> list[str]:
+    return [qemu, "-L", str(rfs), str(rfs / interpreter), "-I", "-c", CHECK_SCRIPT, json.dumps(expectations(cell))]
+
+
+def parse_results(output: str) -> list[CheckResult]:
+    results = []
+    for line in output.splitlines():
+        line = line.strip()
+        if not line.startswith("{"):
+            continue
+        try:
+            data = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(data, dict) and {"name", "ok", "detail"} <= data.keys():
+            results.append(CheckResult(str(data["name"]), bool(data["ok"]), str(data["detail"])))
+    return results
+
+
+EXPECTED_CHECKS = (
+    "implementation", "machine", "extension modules", "ssl", "zlib", "ctypes",
+    "sqlite3", "bz2", "lzma", "json", "asyncio",
+)  # fmt: skip
+
+
+def table(results: list[CheckResult]) -> str:
+    width = max([len(r.name) for r in results] + [5])
+    rows = [f"    {'check':<{width}}  result  detail"]
+    rows += [f"    {r.name:<{width}}  {'ok' if r.ok else 'FAIL':<6}  {r.detail}" for r in results]
+    return "\n".join(rows)
+
+
+def run_verify(cell: Cell, rfs: Path, qemu: str, interpreter: str, runner: Runner) -> list[CheckResult]:
+    """Run the checks under qemu-user; raise VerifyFailed unless every one passed."""
+    if not (rfs / interpreter).is_file():
+        raise VerifyFailed(f"no interpreter at {rfs / interpreter}", hint="run `invoke install` first")
+    with runner.step(cell.id, "verify") as step:
+        # Emulated start-up and imports take seconds; allow plenty.
+        result = step.run(verify_command(cell, rfs, qemu, interpreter), check=False, timeout=600)
+        results = parse_results(result.output)
+        seen = {r.name for r in results}
+        for name in EXPECTED_CHECKS:
+            if name not in seen:
+                results.append(CheckResult(name, False, "did not run (interpreter exited early)"))
+        step.note("results under " + qemu + ":\n" + table(results))
+        failed = [r.name for r in results if not r.ok]
+        if failed or result.returncode != 0:
+            raise VerifyFailed(
+                f"{cell.id}: {len(failed)} check(s) failed under {qemu}: {', '.join(failed) or '(none)'}"
+                + (f"; the interpreter exited with {result.returncode}" if result.returncode else ""),
+                hint=f"see {step.log}",
+            )
+    return results

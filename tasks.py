@@ -1,0 +1,172 @@
+"""crosspython tasks: cross-compile CPython, install it into a board's RFS, verify it under qemu.
+
+    invoke native cross install verify --rfs=DIR
+
+Options given once apply to the whole chain (see crosspython/cli.py). The logic lives in the
+crosspython package; each task here only parses flags and calls it.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from typing import Any
+
+from invoke import Context, Exit, task
+
+from crosspython import pipeline
+from crosspython.cli import HELP, edge, session_for
+from crosspython.layout import PROJECT_ROOT
+from crosspython.matrix import load_matrix
+
+
+def _h(*names: str, **extra: str) -> dict[str, str]:
+    return {name: HELP[name] for name in names} | extra
+
+
+@task(auto_shortflags=False, help=_h("python", "triplet", "rfs", "toolchain", "jobs", "verbose", variant=HELP["variant"]))
+@edge
+def cross(
+    c: Context,
+    python: str | None = None,
+    triplet: str | None = None,
+    variant: str | None = None,
+    rfs: str | None = None,
+    toolchain: str | None = None,
+    jobs: int = 0,
+    verbose: bool = False,
+) -> None:
+    """Configure and build CPython for the target, out of tree (fetches, builds native, provisions RFS as needed)."""
+    s = session_for(c, python=python, triplet=triplet, variant=variant, rfs=rfs, toolchain=toolchain, jobs=jobs,
+                    verbose=verbose)  # fmt: skip
+    pipeline.build_cross(s)
+
+
+@task(auto_shortflags=False, help=_h("python", "jobs", "verbose"))
+@edge
+def native(c: Context, python: str | None = None, jobs: int = 0, verbose: bool = False) -> None:
+    """Build the build-host interpreter (once per CPython version, shared by every target and variant)."""
+    pipeline.build_native(session_for(c, python=python, jobs=jobs, verbose=verbose))
+
+
+@task(auto_shortflags=False, help=_h("python", "triplet", "variant", "rfs", "toolchain", "verbose"))
+@edge
+def install(
+    c: Context,
+    python: str | None = None,
+    triplet: str | None = None,
+    variant: str | None = None,
+    rfs: str | None = None,
+    toolchain: str | None = None,
+    verbose: bool = False,
+) -> None:
+    """Install the built cell into the RFS: staged and checked first, merged without sudo, manifest written."""
+    s = session_for(c, python=python, triplet=triplet, variant=variant, rfs=rfs, toolchain=toolchain, verbose=verbose)
+    pipeline.install(s)
+
+
+@task(auto_shortflags=False, help=_h("python", "triplet", "variant", "rfs", "verbose"))
+@edge
+def verify(
+    c: Context,
+    python: str | None = None,
+    triplet: str | None = None,
+    variant: str | None = None,
+    rfs: str | None = None,
+    verbose: bool = False,
+) -> None:
+    """Run the installed interpreter from the RFS under qemu-user and check ssl, zlib, ctypes, sqlite3, ..."""
+    pipeline.verify(session_for(c, python=python, triplet=triplet, variant=variant, rfs=rfs, verbose=verbose))
+
+
+@task(auto_shortflags=False, help=_h("triplet", "verbose"))
+@edge
+def rfs(c: Context, triplet: str | None = None, verbose: bool = False) -> None:
+    """Provision the default RFS artifacts/rfs/<triplet> from Debian's target-architecture packages."""
+    s = session_for(c, triplet=triplet, verbose=verbose)
+    pipeline.ensure_rfs(s)
+    print(s.layout.default_rfs(s.cell.target.triplet))
+
+
+@task(auto_shortflags=False, help=_h("python", "verbose"))
+@edge
+def fetch(c: Context, python: str | None = None, verbose: bool = False) -> None:
+    """Fetch and unpack the pinned CPython source (cache, python.org, Debian source archive)."""
+    print(pipeline.fetch_source(session_for(c, python=python, verbose=verbose)))
+
+
+@task(auto_shortflags=False, help=_h("python", "triplet", "variant", "rfs", "toolchain", jobs=HELP["jobs"]))
+@edge
+def plan(
+    c: Context,
+    python: str | None = None,
+    triplet: str | None = None,
+    variant: str | None = None,
+    rfs: str | None = None,
+    toolchain: str | None = None,
+    jobs: int = 0,
+) -> None:
+    """Print what `cross` would run for a cell (configure line, environment, config.site); runs nothing."""
+    s = session_for(c, python=python, triplet=triplet, variant=variant, rfs=rfs, toolchain=toolchain, jobs=jobs)
+    p = pipeline.plan_cell(s, build=False)
+    print(f"cell:       {p.cell.id}\nbuild dir:  {p.build_dir}\nRFS:        {s.rfs}"
+          f" ({'sysroot' if p.sysroot else '-I/-L'})")  # fmt: skip
+    print("configure: ", " \\\n    ".join(p.configure))
+    print("environment:\n" + "\n".join(f"    {k}={v}" for k, v in p.env))
+    print("config.site:\n" + "".join(f"    {line}\n" for line in p.config_site.splitlines()))
+
+
+@task(
+    auto_shortflags=False,
+    help={
+        "triplet": "also install this target's tool-chain and qemu (default: every target in matrix/)",
+        "dry_run": "only print the Debian packages that would be installed",
+    }
+)
+@edge
+def setup(c: Context, triplet: str | None = None, dry_run: bool = False) -> None:
+    """Install the Debian packages needed: make, gcc, pkg-config, ccache, qemu-user, cross tool-chains."""
+    matrix = load_matrix()
+    targets = [matrix.target(triplet)] if triplet else list(matrix.targets.values())
+    missing = pipeline.setup(targets, dry_run=dry_run)
+    print(f"setup: {'would install' if dry_run else 'installed'} {' '.join(missing)}" if missing
+          else "setup: everything needed is installed")  # fmt: skip
+
+
+@task(
+    auto_shortflags=False,
+    help={
+        "unit": "only the fast unit tests (no cross build)",
+        "pytest_args": "extra arguments for pytest, e.g. '-k config_site'",
+    }
+)
+def test(c: Context, unit: bool = False, pytest_args: str = "") -> None:
+    """Run the test suite: unit tests, then a real cross build verified under qemu (marker: integration)."""
+    cmd = [sys.executable, "-m", "pytest", "tests"]
+    if unit:
+        cmd += ["-m", "not integration"]
+    cmd += pytest_args.split()
+    print("$ " + " ".join(cmd), flush=True)
+    code = subprocess.call(cmd, cwd=PROJECT_ROOT)
+    if code == 5:
+        raise Exit("pytest collected no tests: that is a failure here", code=5)
+    if code:
+        raise Exit(code=code)
+
+
+@task(auto_shortflags=False)
+def cells(c: Context) -> None:
+    """List the matrix: versions, targets, variants and the cell ids they make."""
+    matrix = load_matrix()
+    data: dict[str, Any] = {
+        "versions": {k: v.full for k, v in matrix.versions.items()},
+        "targets": sorted(matrix.targets),
+        "variants": {k: v.description for k, v in matrix.variants.items()},
+    }
+    print(json.dumps(data, indent=2))
+    for version in matrix.versions:
+        for triplet in matrix.targets:
+            for variant in matrix.variants:
+                print(matrix.cell(python=version, triplet=triplet, variant=variant).id)
+
