@@ -96,9 +96,9 @@ def fetch(pin: Pin, cache_dir: Path, sources: list[Source], *, say: Callable[[st
         if dest.is_file():
             problem = check_file(dest, pin)
             if problem is None:
-                say(f"    {pin.filename}: in the download cache, sha256 verified")
+                say(f"{pin.filename}: in the download cache, sha256 verified")
                 return dest
-            say(f"    {pin.filename}: cached copy is corrupt ({problem}); deleted, fetching again")
+            say(f"{pin.filename}: cached copy is corrupt ({problem}); deleted, fetching again")
             dest.unlink()
         failures: list[str] = []
         for source in sources:
@@ -107,13 +107,13 @@ def fetch(pin: Pin, cache_dir: Path, sources: list[Source], *, say: Callable[[st
             except CrossPythonError as exc:
                 failures.append(f"{source.label}: {exc.message}")
                 continue
-            say(f"    {pin.filename}: trying {source.label} ({url})")
+            say(f"{pin.filename}: trying {source.label} ({url})")
             try:
                 download(url, dest, pin)
             except (OSError, urllib.error.URLError) as exc:
                 failures.append(f"{source.label} ({url}): {getattr(exc, 'reason', exc)}")
                 continue
-            say(f"    {pin.filename}: from {source.label}, sha256 verified")
+            say(f"{pin.filename}: from {source.label}, sha256 verified")
             return dest
         raise DownloadError(
             f"could not get {pin.filename} from any source:\n" + "\n".join(f"  - {f}" for f in failures),

@@ -1,0 +1,126 @@
+"""Real cross builds of CPython 3.13 for arm-linux-gnueabihf, installed into an RFS and run under qemu-arm.
+
+Slow (minutes): the native build, the cross build, `make install`, and emulated start-up. ccache
+and the shared native build keep reruns fast.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from crosspython.elf import read_header
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = ROOT / "artifacts"
+CELL = "cp313-arm-linux-gnueabihf-default"
+DEFAULT_RFS = ARTIFACTS / "rfs" / "arm-linux-gnueabihf"
+
+
+def invoke(*args: str) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ)
+    env.pop("RFS", None)
+    for name in list(env):
+        if name.startswith("INVOKE_CROSSPYTHON_"):
+            del env[name]
+    done = subprocess.run(
+        [sys.executable, "-m", "invoke", *args], cwd=ROOT, capture_output=True, text=True, env=env, timeout=3600
+    )
+    print(done.stdout[-6000:])
+    print(done.stderr[-3000:], file=sys.stderr)
+    return done
+
+
+@pytest.fixture(scope="module")
+def main_job() -> subprocess.CompletedProcess[str]:
+    """The README's main job on the defaults: 3.13, arm-linux-gnueabihf, the default RFS."""
+    return invoke("native", "cross", "install", "verify")
+
+
+def _verify_rows(stdout: str) -> dict[str, str]:
+    rows = {}
+    in_table = False
+    for line in stdout.splitlines():
+        if line.strip().startswith("check ") and "result" in line:
+            in_table = True
+            continue
+        if in_table:
+            parts = line.split()
+            if len(parts) < 2 or line.startswith("<=="):
+                in_table = False
+                continue
+            name = "extension modules" if parts[0] == "extension" else parts[0]
+            rows[name] = parts[2] if parts[0] == "extension" else parts[1]
+    return rows
+
+
+def test_main_job_builds_installs_and_runs_under_qemu(main_job: subprocess.CompletedProcess[str]) -> None:
+    assert main_job.returncode == 0, main_job.stderr
+    rows = _verify_rows(main_job.stdout)
+    assert set(rows) >= {"implementation", "machine", "extension modules", "ssl", "zlib", "ctypes", "sqlite3",
+                         "bz2", "lzma", "json", "asyncio"}  # fmt: skip
+    assert set(rows.values()) == {"ok"}, rows
+    assert "armv7l, little-endian, 32-bit" in main_job.stdout
+
+
+def test_installed_interpreter_is_an_arm_elf_with_a_manifest(main_job: subprocess.CompletedProcess[str]) -> None:
+    assert main_job.returncode == 0
+    header = read_header(DEFAULT_RFS / "usr" / "bin" / "python3.13")
+    assert header is not None and (header.machine, header.elf_class, header.endianness) == ("ARM", 32, "little")
+    manifest = json.loads((ARTIFACTS / "logs" / CELL / "manifest.json").read_text())
+    assert manifest["inputs"]["python"] == "3.13.5"
+    assert manifest["inputs"]["triplet"] == "arm-linux-gnueabihf"
+    assert manifest["inputs"]["toolchain_version"].startswith("arm-linux-gnueabihf-gcc")
+    paths = {f["path"] for f in manifest["files"]}
+    assert "usr/bin/python3.13" in paths
+    assert any(p.startswith("usr/lib/python3.13/lib-dynload/_ssl.") for p in paths)
+    for step in ("configure", "make", "install", "verify"):
+        assert (ARTIFACTS / "logs" / CELL / f"{step}.log").is_file()
+
+
+def test_immediate_rerun_does_nothing(main_job: subprocess.CompletedProcess[str]) -> None:
+    assert main_job.returncode == 0
+    again = invoke("native", "cross", "install")
+    assert again.returncode == 0, again.stderr
+    assert "==> [native-cp313] native: up to date" in again.stdout
+    assert f"==> [{CELL}] cross: up to date" in again.stdout
+    assert f"==> [{CELL}] install: up to date" in again.stdout
+    assert "$ " not in again.stdout  # not one command was run
+
+
+def test_user_rfs_and_another_variant(main_job: subprocess.CompletedProcess[str]) -> None:
+    """An RFS given with --rfs (a board's libraries, no crosspython stamp), built in the `sections` variant."""
+    assert main_job.returncode == 0
+    # Under artifacts/ (not /tmp) so that ccache, whose base is the project root, hits on reruns.
+    board = ARTIFACTS / "test" / "board-rootfs"
+    if board.exists():
+        shutil.rmtree(board)
+
+    def ignore(directory: str, names: list[str]) -> set[str]:
+        skip = {".crosspython-stamp.json"}
+        rel = Path(directory).relative_to(DEFAULT_RFS)
+        if rel == Path("usr/bin"):
+            skip |= {n for n in names if n.startswith("python")}
+        if rel == Path("usr/lib"):
+            skip |= {n for n in names if n.startswith(("python3", "libpython3"))}
+        if rel == Path("usr/include"):
+            skip |= {n for n in names if n.startswith("python3")}
+        return skip & set(names)
+
+    shutil.copytree(DEFAULT_RFS, board, symlinks=True, ignore=ignore)
+    assert not (board / "usr" / "bin" / "python3.13").exists()
+    done = invoke("cross", "install", "verify", "--variant", "sections", f"--rfs={board}")
+    assert done.returncode == 0, done.stderr
+    assert (board / "usr" / "bin" / "python3.13").is_file()
+    assert set(_verify_rows(done.stdout).values()) == {"ok"}
+    manifest = json.loads((ARTIFACTS / "logs" / "cp313-arm-linux-gnueabihf-sections" / "manifest.json").read_text())
+    assert manifest["inputs"]["rfs"] == str(board)
+    assert manifest["inputs"]["cflags"] == ["-ffunction-sections", "-fdata-sections"]

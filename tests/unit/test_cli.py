@@ -1,0 +1,115 @@
+"""The CLI edge: options given once apply to the chain; errors are messages with exit codes."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from invoke import Collection, Context, Program, task
+
+from crosspython.cli import ChainExecutor, edge
+from crosspython.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parents[2]
+CALLS: list[tuple[str, dict[str, Any]]] = []
+
+
+@task
+def native(c: Context, python: str | None = None, jobs: int = 0) -> None:
+    CALLS.append(("native", {"python": python, "jobs": jobs}))
+
+
+@task
+def cross(c: Context, python: str | None = None, triplet: str | None = None, rfs: str | None = None,
+          jobs: int = 0, verbose: bool = False) -> None:  # fmt: skip
+    CALLS.append(("cross", {"python": python, "triplet": triplet, "rfs": rfs, "jobs": jobs, "verbose": verbose}))
+
+
+@task
+def install(c: Context, rfs: str | None = None, triplet: str | None = None) -> None:
+    CALLS.append(("install", {"rfs": rfs, "triplet": triplet}))
+
+
+@task
+@edge
+def broken(c: Context) -> None:
+    raise ConfigError("unknown target triplet 'x'", hint="known: a, b")
+
+
+def _run(argv: str) -> int:
+    CALLS.clear()
+    program = Program(namespace=Collection(native, cross, install, broken), executor_class=ChainExecutor)
+    try:
+        program.run(["invoke", *argv.split()], exit=True)
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    return 0
+
+
+def test_option_given_once_reaches_every_task_that_takes_it() -> None:
+    assert _run("native --python 3.11 cross install --rfs=/srv/rootfs") == 0
+    assert CALLS == [
+        ("native", {"python": "3.11", "jobs": 0}),
+        ("cross", {"python": "3.11", "triplet": None, "rfs": "/srv/rootfs", "jobs": 0, "verbose": False}),
+        ("install", {"rfs": "/srv/rootfs", "triplet": None}),
+    ]
+
+
+def test_flags_propagate_backwards_and_bools_too() -> None:
+    assert _run("native --jobs 3 cross --verbose --triplet mips-linux-gnu install") == 0
+    assert CALLS[0] == ("native", {"python": None, "jobs": 3})
+    assert CALLS[1][1]["jobs"] == 3 and CALLS[1][1]["verbose"] is True
+    assert CALLS[2] == ("install", {"rfs": None, "triplet": "mips-linux-gnu"})
+
+
+def test_same_value_twice_is_fine_different_values_are_an_error(capsys: pytest.CaptureFixture[str]) -> None:
+    assert _run("cross --rfs=/a install --rfs=/a") == 0
+    assert _run("cross --rfs=/a install --rfs=/b") == 2
+    assert CALLS == []  # nothing ran
+    assert "--rfs is '/a' for cross but '/b' for install" in capsys.readouterr().err
+
+
+def test_errors_are_a_message_hint_and_exit_code(capsys: pytest.CaptureFixture[str]) -> None:
+    assert _run("broken") == 2
+    err = capsys.readouterr().err
+    assert "error: unknown target triplet 'x'\nhint: known: a, b" in err
+    assert "Traceback" not in err
+
+
+def _invoke(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    full_env = dict(os.environ, **(env or {}))
+    full_env.pop("RFS", None)
+    return subprocess.run(
+        [sys.executable, "-m", "invoke", *args], cwd=ROOT, capture_output=True, text=True, env=full_env, timeout=120
+    )
+
+
+def test_real_tasks_unknown_triplet() -> None:
+    done = _invoke("cross", "--triplet", "sparc-sun-solaris")
+    assert done.returncode == 2
+    assert "error: unknown target triplet 'sparc-sun-solaris'" in done.stderr
+    assert "known: arm-linux-gnueabihf" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_real_tasks_wrong_rfs_path_in_a_chain(tmp_path: Path) -> None:
+    done = _invoke("native", "cross", "install", f"--rfs={tmp_path / 'srv' / 'boards' / 'rootfs'}")
+    assert done.returncode == 2
+    assert "does not exist" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_real_tasks_unknown_version_from_environment() -> None:
+    done = _invoke("native", env={"INVOKE_CROSSPYTHON_PYTHON": "3.99"})
+    assert done.returncode == 2
+    assert "unknown CPython version '3.99'" in done.stderr
+
+
+def test_help_explains_every_task() -> None:
+    listing = _invoke("--list").stdout
+    for name in ("native", "cross", "install", "verify", "rfs", "setup", "fetch", "plan", "test"):
+        assert f"  {name} " in listing
+    assert "--toolchain" in _invoke("--help", "cross").stdout
