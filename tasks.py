@@ -25,7 +25,9 @@ def _h(*names: str, **extra: str) -> dict[str, str]:
     return {name: HELP[name] for name in names} | extra
 
 
-@task(auto_shortflags=False, help=_h("python", "triplet", "rfs", "toolchain", "jobs", "verbose", variant=HELP["variant"]))
+@task(
+    auto_shortflags=False, help=_h("python", "triplet", "rfs", "toolchain", "jobs", "verbose", variant=HELP["variant"])
+)
 @edge
 def cross(
     c: Context,
@@ -122,7 +124,7 @@ def plan(
     help={
         "triplet": "also install this target's tool-chain and qemu (default: every target in matrix/)",
         "dry_run": "only print the Debian packages that would be installed",
-    }
+    },
 )
 @edge
 def setup(c: Context, triplet: str | None = None, dry_run: bool = False) -> None:
@@ -139,7 +141,7 @@ def setup(c: Context, triplet: str | None = None, dry_run: bool = False) -> None
     help={
         "unit": "only the fast unit tests (no cross build)",
         "pytest_args": "extra arguments for pytest, e.g. '-k config_site'",
-    }
+    },
 )
 def test(c: Context, unit: bool = False, pytest_args: str = "") -> None:
     """Run the test suite: unit tests, then a real cross build verified under qemu (marker: integration)."""
@@ -169,4 +171,3 @@ def cells(c: Context) -> None:
         for triplet in matrix.targets:
             for variant in matrix.variants:
                 print(matrix.cell(python=version, triplet=triplet, variant=variant).id)
-

@@ -110,7 +110,7 @@ def _os_codename() -> str | None:
         text = Path("/etc/os-release").read_text()
     except FileNotFoundError:
         return None
-    match = re.search(r"^VERSION_CODENAME=\"?([a-z]+)\"?$", text, re.M)
+    match = re.search(r"^VERSION_CODENAME=\"?([a-z]+)\"?$", text, re.MULTILINE)
     return match.group(1) if match else None
 
 
@@ -172,7 +172,7 @@ class AptState:
         result = step.run(["apt-get", *self.options, "source", "--print-uris", "--only-source", package], check=False)
         uris = [
             SourceUri(url=m.group(1), filename=m.group(2), size=int(m.group(3)), sha256=m.group(4).lower())
-            for m in re.finditer(r"^'([^']+)' (\S+) (\d+) SHA256:([0-9a-fA-F]{64})$", result.output, re.M)
+            for m in re.finditer(r"^'([^']+)' (\S+) (\d+) SHA256:([0-9a-fA-F]{64})$", result.output, re.MULTILINE)
         ]
         if result.returncode != 0 or not uris:
             raise DownloadError(
@@ -198,7 +198,9 @@ class AptState:
         step.run(
             ["apt-get", *self.options, "download", *packages],
             cwd=dest,
-            hint="the package lists may be stale: rerun with a fresh state (`rm -r " + shlex.quote(str(self.root)) + "`)",
+            hint="the package lists may be stale: rerun with a fresh state (`rm -r "
+            + shlex.quote(str(self.root))
+            + "`)",
         )
         return sorted(dest.glob("*.deb"))
 

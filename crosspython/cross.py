@@ -53,9 +53,10 @@ def inspect_rfs(rfs: Path, triplet_multiarch: str) -> RfsLayout:
     ]
     include_candidates = [rfs / "usr" / "include" / triplet_multiarch, rfs / "usr" / "include"]
     lib_dirs = tuple(p for p in lib_candidates if p.is_dir())
-    has_libc = any((d / "libc.so.6").exists() or (d / "libc.so").exists() for d in lib_dirs) and (
-        rfs / "usr" / "include" / "stdio.h"
-    ).exists()
+    has_libc = (
+        any((d / "libc.so.6").exists() or (d / "libc.so").exists() for d in lib_dirs)
+        and (rfs / "usr" / "include" / "stdio.h").exists()
+    )
     pkgconfig = tuple(
         p
         for p in (
@@ -207,8 +208,7 @@ def check_required_modules(plan: CrossPlan, make_log: Path) -> None:
         why = f" (make said: {reasons[-1][:160]})" if reasons else ""
         details.append(f"{module}: needs {MODULE_LIBRARIES.get(module, 'its library')}{why}")
     raise BuildIncomplete(
-        f"{plan.cell.id}: required extension module(s) missing: {', '.join(missing)}\n  "
-        + "\n  ".join(details),
+        f"{plan.cell.id}: required extension module(s) missing: {', '.join(missing)}\n  " + "\n  ".join(details),
         hint=f"the RFS lacks the target's headers/libraries for them; see {plan.build_dir / 'config.log'} "
         f"and {make_log}",
     )

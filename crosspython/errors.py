@@ -52,10 +52,7 @@ class StepFailed(CrossPythonError):
     ) -> None:
         shown = " ".join(command)
         lines = "\n".join(f"    {line}" for line in tail)
-        message = (
-            f"step `{step}` failed: `{shown}` exited with {returncode}\n"
-            f"  log: {log}\n  last lines:\n{lines}"
-        )
+        message = f"step `{step}` failed: `{shown}` exited with {returncode}\n  log: {log}\n  last lines:\n{lines}"
         super().__init__(message, hint=hint or f"read the whole log: {log}")
         self.step = step
         self.command = command

@@ -104,9 +104,7 @@ def check_stage(plan: InstallPlan) -> list[str]:
         if header is None:
             continue
         elves.append(rel)
-        problem = mismatch(
-            header, machine=target.elf_machine, elf_class=target.elf_class, endianness=target.endianness
-        )
+        problem = mismatch(header, machine=target.elf_machine, elf_class=target.elf_class, endianness=target.endianness)
         if problem:
             wrong.append(f"{rel}: {problem}")
     if wrong:
@@ -185,26 +183,27 @@ def run_install(plan: InstallPlan, runner: Runner, layout: Layout) -> Path:
     if installed_matches(plan):
         runner.skip(scope, "install", f"manifest {plan.manifest} matches what is in {plan.rfs}")
         return plan.manifest
-    with file_lock(layout.lock(f"cross-{scope}"), f"the {scope} build directory"), file_lock(
-        layout.lock("rfs-" + fingerprint({"rfs": str(plan.rfs)})), f"the RFS {plan.rfs}"
+    with (
+        file_lock(layout.lock(f"cross-{scope}"), f"the {scope} build directory"),
+        file_lock(layout.lock("rfs-" + fingerprint({"rfs": str(plan.rfs)})), f"the RFS {plan.rfs}"),
+        runner.step(scope, "install") as step,
     ):
-        with runner.step(scope, "install") as step:
-            remove_tree(plan.stage)
-            plan.stage.mkdir(parents=True)
-            step.run(plan.make, cwd=plan.cross.build_dir, env=plan.cross.env_dict)
-            elves = check_stage(plan)
-            step.note(f"staged in {plan.stage}: {len(elves)} ELF files, all {plan.cross.cell.target.elf_machine}")
-            entries = staged_entries(plan.stage)
-            problems = merge_problems(plan.stage, plan.rfs, entries)
-            if problems:
-                raise ConfigError(
-                    f"cannot install into {plan.rfs}; nothing was written:\n  " + "\n  ".join(problems[:20]),
-                    hint="make the RFS writable by this user (e.g. chown it), or pass another --rfs",
-                )
-            files = _manifest_files(plan.stage, entries)
-            merge(plan.stage, plan.rfs, entries)
-            _write_manifest(plan, files, step)
-            remove_tree(plan.stage)
+        remove_tree(plan.stage)
+        plan.stage.mkdir(parents=True)
+        step.run(plan.make, cwd=plan.cross.build_dir, env=plan.cross.env_dict)
+        elves = check_stage(plan)
+        step.note(f"staged in {plan.stage}: {len(elves)} ELF files, all {plan.cross.cell.target.elf_machine}")
+        entries = staged_entries(plan.stage)
+        problems = merge_problems(plan.stage, plan.rfs, entries)
+        if problems:
+            raise ConfigError(
+                f"cannot install into {plan.rfs}; nothing was written:\n  " + "\n  ".join(problems[:20]),
+                hint="make the RFS writable by this user (e.g. chown it), or pass another --rfs",
+            )
+        files = _manifest_files(plan.stage, entries)
+        merge(plan.stage, plan.rfs, entries)
+        _write_manifest(plan, files, step)
+        remove_tree(plan.stage)
     return plan.manifest
 
 

@@ -157,19 +157,19 @@ class _Fields:
             raise ConfigError(f"{self.where}: {key!r} must be {_kind_name(kind)}, got {value!r}")
         return value
 
-    def str(self, key: str, default: Any = ..., *, pattern: re.Pattern[str] | None = None) -> str:
+    def text(self, key: str, default: Any = ..., *, pattern: re.Pattern[str] | None = None) -> str:
         value = self._get(key, str, default)
         if pattern is not None and not pattern.match(value):
             raise ConfigError(f"{self.where}: {key!r} = {value!r} is not valid")
         return value
 
-    def int(self, key: str, *, choices: tuple[int, ...] | None = None) -> int:
+    def number(self, key: str, *, choices: tuple[int, ...] | None = None) -> int:
         value = self._get(key, int)
         if choices is not None and value not in choices:
             raise ConfigError(f"{self.where}: {key!r} must be one of {choices}, got {value}")
         return value
 
-    def strs(self, key: str, default: Any = ...) -> tuple[str, ...]:
+    def texts(self, key: str, default: Any = ...) -> tuple[str, ...]:
         value = self._get(key, list, default)
         if not all(isinstance(item, str) for item in value):
             raise ConfigError(f"{self.where}: {key!r} must be a list of strings")
@@ -184,7 +184,8 @@ class _Fields:
 
 
 def _kind_name(kind: type | tuple[type, ...]) -> str:
-    return {str: "a string", int: "an integer", list: "a list", dict: "a table"}.get(kind, str(kind))  # type: ignore[call-overload]
+    names: dict[object, str] = {str: "a string", int: "an integer", list: "a list", dict: "a table"}
+    return names.get(kind, str(kind))
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
@@ -205,21 +206,21 @@ def _parse_target(triplet: str, raw: dict[str, Any], where: str) -> Target:
     site: list[tuple[str, str]] = []
     for key, value in site_raw.items():
         if not _CONFIG_SITE_KEY_RE.match(key) or not isinstance(value, str):
-            raise ConfigError(f"{where} [targets.{triplet!r}.config_site]: {key} must be ac_cv_* = \"string\"")
+            raise ConfigError(f'{where} [targets.{triplet!r}.config_site]: {key} must be ac_cv_* = "string"')
         site.append((key, value))
-    endianness = f.str("endianness")
+    endianness = f.text("endianness")
     if endianness not in ("little", "big"):
         raise ConfigError(f"{f.where}: 'endianness' must be 'little' or 'big', got {endianness!r}")
     target = Target(
         triplet=triplet,
-        toolchain_prefix=f.str("toolchain_prefix"),
-        toolchain_package=f.str("toolchain_package"),
-        qemu=f.str("qemu"),
-        elf_machine=f.str("elf_machine"),
-        elf_class=f.int("elf_class", choices=(32, 64)),
+        toolchain_prefix=f.text("toolchain_prefix"),
+        toolchain_package=f.text("toolchain_package"),
+        qemu=f.text("qemu"),
+        elf_machine=f.text("elf_machine"),
+        elf_class=f.number("elf_class", choices=(32, 64)),
         endianness=endianness,
-        platform_machine=f.str("platform_machine"),
-        debian_arch=f.str("debian_arch", ""),
+        platform_machine=f.text("platform_machine"),
+        debian_arch=f.text("debian_arch", ""),
         config_site=tuple(site),
     )
     f.done()
@@ -230,28 +231,28 @@ def _parse_version(short: str, raw: dict[str, Any], where: str) -> Version:
     if not re.match(r"^\d+\.\d+$", short):
         raise ConfigError(f"{where}: version key {short!r} must look like 3.13")
     f = _Fields(raw, f"{where} [versions.{short!r}]")
-    full = f.str("full")
+    full = f.text("full")
     if not full.startswith(short + "."):
         raise ConfigError(f"{f.where}: full = {full!r} is not a {short} release")
     debian_raw = f.table("debian", None)
     debian = None
     if debian_raw is not None:
         d = _Fields(debian_raw, f"{f.where}.debian")
-        debian = DebianSource(package=d.str("package"), suite=d.str("suite"), file=d.str("file"))
+        debian = DebianSource(package=d.text("package"), suite=d.text("suite"), file=d.text("file"))
         d.done()
-    size = f.int("size")
+    size = f.number("size")
     if size <= 0:
         raise ConfigError(f"{f.where}: size must be positive")
     version = Version(
         short=short,
         full=full,
-        tarball=f.str("tarball"),
+        tarball=f.text("tarball"),
         size=size,
-        sha256=f.str("sha256", pattern=_SHA256_RE),
-        upstream_url=f.str("upstream_url"),
+        sha256=f.text("sha256", pattern=_SHA256_RE),
+        upstream_url=f.text("upstream_url"),
         debian=debian,
-        required_modules=f.strs("required_modules"),
-        configure_args=f.strs("configure_args", []),
+        required_modules=f.texts("required_modules"),
+        configure_args=f.texts("configure_args", []),
     )
     f.done()
     return version
@@ -262,7 +263,7 @@ def _parse_variant(name: str, raw: dict[str, Any], where: str) -> Variant:
         raise ConfigError(f"{where}: variant name {name!r} must be lower-case letters, digits, _")
     f = _Fields(raw, f"{where} [variants.{name}]")
     variant = Variant(
-        name=name, description=f.str("description"), cflags=f.strs("cflags", []), ldflags=f.strs("ldflags", [])
+        name=name, description=f.text("description"), cflags=f.texts("cflags", []), ldflags=f.texts("ldflags", [])
     )
     f.done()
     return variant
@@ -297,6 +298,6 @@ def load_matrix(directory: Path = MATRIX_DIR) -> Matrix:
     if "default" not in variants:
         raise ConfigError(f"{variants_path}: a variant named 'default' is required")
     f = _Fields(_read_toml(rfs_path), str(rfs_path))
-    rfs = RfsSpec(suite=f.str("suite"), packages=f.strs("packages"), exclude=f.strs("exclude", []))
+    rfs = RfsSpec(suite=f.text("suite"), packages=f.texts("packages"), exclude=f.texts("exclude", []))
     f.done()
     return Matrix(targets=targets, versions=versions, variants=variants, rfs=rfs)

@@ -168,9 +168,7 @@ def setup(targets: list[Target], *, dry_run: bool = False) -> list[str]:
     prefix: list[str] = []
     if os.geteuid() != 0:
         if shutil.which("sudo") is None:
-            raise ToolMissing(
-                "sudo", "sudo", extra=f"or, as root: apt-get install {' '.join(missing)}"
-            )
+            raise ToolMissing("sudo", "sudo", extra=f"or, as root: apt-get install {' '.join(missing)}")
         prefix = ["sudo"]
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
     print(f"==> setup: apt-get install {' '.join(missing)}", flush=True)

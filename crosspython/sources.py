@@ -167,6 +167,4 @@ def cpython_sources(version: Version, debian_url: Callable[[], str] | None) -> l
 def fetch_cpython(version: Version, layout: Layout, step: Step, debian_url: Callable[[], str] | None) -> Path:
     pin = version_pin(version)
     tarball = fetch(pin, layout.downloads, cpython_sources(version, debian_url), say=step.note)
-    return unpack(
-        tarball, layout.source_dir(version).parent, version.source_dirname, {"sha256": version.sha256}, step
-    )
+    return unpack(tarball, layout.source_dir(version).parent, version.source_dirname, {"sha256": version.sha256}, step)

@@ -57,9 +57,7 @@ def find_toolchain(target: Target, toolchain: str | os.PathLike[str] | None = No
         chain = _from_path(Path(toolchain), target)
     for name in CROSS_TOOLS:
         if not os.access(chain.tool(name), os.X_OK):
-            raise ToolMissing(
-                str(chain.tool(name)), None, extra=f"the tool-chain in {chain.bindir} is incomplete"
-            )
+            raise ToolMissing(str(chain.tool(name)), None, extra=f"the tool-chain in {chain.bindir} is incomplete")
     return chain
 
 

@@ -16,7 +16,7 @@ from .matrix import Cell
 from .runner import Runner
 
 # Runs on the target. Kept to the standard library; prints one JSON object per check.
-CHECK_SCRIPT = r'''
+CHECK_SCRIPT = r"""
 import json, sys
 
 EXPECT = json.loads(sys.argv[1])
@@ -124,7 +124,7 @@ def _():
         return await asyncio.gather(add(1, 2), add(3, 4))
     assert asyncio.run(main()) == [3, 7]
     return "gather ok"
-'''
+"""
 
 
 @dataclass(frozen=True)

@@ -11,8 +11,8 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from crosspython.matrix import Matrix, load_matrix  # noqa: E402
-from crosspython.runner import Runner  # noqa: E402
+from crosspython.matrix import Matrix, load_matrix
+from crosspython.runner import Runner
 
 
 @pytest.fixture(scope="session")

@@ -32,7 +32,13 @@ def invoke(*args: str) -> subprocess.CompletedProcess[str]:
         if name.startswith("INVOKE_CROSSPYTHON_"):
             del env[name]
     done = subprocess.run(
-        [sys.executable, "-m", "invoke", *args], cwd=ROOT, capture_output=True, text=True, env=env, timeout=3600
+        [sys.executable, "-m", "invoke", *args],
+        check=False,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=3600,
     )
     print(done.stdout[-6000:])
     print(done.stderr[-3000:], file=sys.stderr)

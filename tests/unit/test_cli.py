@@ -84,7 +84,13 @@ def _invoke(*args: str, env: dict[str, str] | None = None) -> subprocess.Complet
     full_env = dict(os.environ, **(env or {}))
     full_env.pop("RFS", None)
     return subprocess.run(
-        [sys.executable, "-m", "invoke", *args], cwd=ROOT, capture_output=True, text=True, env=full_env, timeout=120
+        [sys.executable, "-m", "invoke", *args],
+        check=False,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env=full_env,
+        timeout=120,
     )
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from crosspython.cross import plan_cross, inspect_rfs
+from crosspython.cross import inspect_rfs, plan_cross
 from crosspython.errors import BuildIncomplete
 from crosspython.install import check_stage, merge, merge_problems, plan_install, staged_entries
 from crosspython.layout import Layout
@@ -71,7 +71,11 @@ def test_merge_copies_files_and_links(tmp_path: Path) -> None:
     (rfs / "usr" / "bin" / "busybox").write_text("board's own")
     entries = staged_entries(stage)
     assert ("usr/bin/python3", "link") in entries
-    assert entries.index(("usr", "dir")) < entries.index(("usr/bin", "dir")) < entries.index(("usr/bin/python3.13", "file"))
+    assert (
+        entries.index(("usr", "dir"))
+        < entries.index(("usr/bin", "dir"))
+        < entries.index(("usr/bin/python3.13", "file"))
+    )
     assert merge_problems(stage, rfs, entries) == []
     merge(stage, rfs, entries)
     assert (rfs / "usr" / "bin" / "python3.13").read_bytes() == ARM_ELF_HEADER

@@ -61,10 +61,10 @@ def _edit(path: Path, old: str, new: str) -> None:
         ("targets.toml", 'endianness = "little"', 'endianness = "middle"', "'endianness'"),
         ("targets.toml", "elf_class = 32", "elf_class = 16", "'elf_class' must be one of"),
         ("targets.toml", 'qemu = "qemu-arm"', 'qemu = "qemu-arm"\nqemu_flags = 1', "unknown key(s) qemu_flags"),
-        ("targets.toml", 'ac_cv_working_tzset = "yes"', "ac_cv_working_tzset = true", "ac_cv_* = \"string\""),
+        ("targets.toml", 'ac_cv_working_tzset = "yes"', "ac_cv_working_tzset = true", 'ac_cv_* = "string"'),
         ("variants.toml", "[variants.default]", "[variants.plain]", "a variant named 'default' is required"),
         ("rfs.toml", 'suite = "bookworm"', "suite = 12", "'suite' must be a string"),
-        ("targets.toml", "toolchain_prefix = \"arm-linux-gnueabihf\"", "toolchain_prefix = \"arm", "invalid TOML"),
+        ("targets.toml", 'toolchain_prefix = "arm-linux-gnueabihf"', 'toolchain_prefix = "arm', "invalid TOML"),
     ],
 )
 def test_invalid_data_is_rejected_with_file_and_key(

@@ -66,9 +66,7 @@ def test_missing_debian_toolchain_names_the_package(
     assert "--toolchain" in info.value.hint
 
 
-def test_setup_lists_packages_of_missing_tools(
-    matrix: Matrix, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_setup_lists_packages_of_missing_tools(matrix: Matrix, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PATH", str(tmp_path))
     packages = missing_packages([matrix.target("arm-linux-gnueabihf")])
     assert {"gcc-arm-linux-gnueabihf", "qemu-user", "ccache", "make", "pkg-config"} <= set(packages)
