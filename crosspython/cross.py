@@ -44,34 +44,30 @@ class RfsLayout:
 
 
 def inspect_rfs(rfs: Path, triplet_multiarch: str) -> RfsLayout:
-    """Find the RFS's include, lib and pkg-config directories (Debian multiarch or plain)."""
-    lib_candidates = [
+    """The RFS's include, lib and pkg-config directories (Debian multiarch and plain).
+
+    The lists are the same whatever exists: installing into the RFS creates directories
+    (usr/lib/pkgconfig for python3.pc), and that must not change the next build's inputs.
+    Compilers and pkg-config skip directories that do not exist.
+    """
+    lib_dirs = (
         rfs / "usr" / "lib" / triplet_multiarch,
         rfs / "lib" / triplet_multiarch,
         rfs / "usr" / "lib",
         rfs / "lib",
-    ]
-    include_candidates = [rfs / "usr" / "include" / triplet_multiarch, rfs / "usr" / "include"]
-    lib_dirs = tuple(p for p in lib_candidates if p.is_dir())
+    )
+    include_dirs = (rfs / "usr" / "include" / triplet_multiarch, rfs / "usr" / "include")
     has_libc = (
         any((d / "libc.so.6").exists() or (d / "libc.so").exists() for d in lib_dirs)
         and (rfs / "usr" / "include" / "stdio.h").exists()
     )
-    pkgconfig = tuple(
-        p
-        for p in (
-            rfs / "usr" / "lib" / triplet_multiarch / "pkgconfig",
-            rfs / "usr" / "lib" / "pkgconfig",
-            rfs / "usr" / "share" / "pkgconfig",
-        )
-        if p.is_dir()
+    pkgconfig = (
+        rfs / "usr" / "lib" / triplet_multiarch / "pkgconfig",
+        rfs / "usr" / "lib" / "pkgconfig",
+        rfs / "usr" / "share" / "pkgconfig",
     )
     return RfsLayout(
-        root=rfs,
-        has_libc=has_libc,
-        include_dirs=tuple(p for p in include_candidates if p.is_dir()),
-        lib_dirs=lib_dirs,
-        pkgconfig_dirs=pkgconfig,
+        root=rfs, has_libc=has_libc, include_dirs=include_dirs, lib_dirs=lib_dirs, pkgconfig_dirs=pkgconfig
     )
 
 
@@ -157,7 +153,7 @@ def plan_cross(
         # The host's pkg-config, reading only the RFS's .pc files, with paths inside the RFS.
         "PKG_CONFIG": host_pkg_config,
         "PKG_CONFIG_PATH": "",
-        "PKG_CONFIG_LIBDIR": ":".join(str(p) for p in rfs.pkgconfig_dirs) or str(rfs.root / "nonexistent"),
+        "PKG_CONFIG_LIBDIR": ":".join(str(p) for p in rfs.pkgconfig_dirs),
         "PKG_CONFIG_SYSROOT_DIR": str(rfs.root),
         # The recipe puts the tool-chain's bin/ first on PATH.
         "PATH": f"{toolchain.bindir}:{host_path}",

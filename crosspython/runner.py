@@ -88,14 +88,16 @@ class Step:
         """Run `command` (env = os.environ updated with `env`); output goes to the log."""
         argv = [os.fspath(part) for part in command]
         shown_env = " ".join(f"{k}={shlex.quote(v)}" for k, v in (env or {}).items())
-        shown = " ".join(shlex.quote(a) for a in argv)
+        # A script passed with -c is shown by its size on the terminal; the log keeps it whole.
+        shown = " ".join(f"<{a.count(chr(10))}-line script>" if "\n" in a else shlex.quote(a) for a in argv)
+        logged = " ".join(shlex.quote(a) for a in argv)
         self.runner.say(f"    $ {shown_env + ' ' if shown_env else ''}{shown}" + (f"   (in {cwd})" if cwd else ""))
         full_env = dict(os.environ)
         full_env.update(env or {})
         tail: collections.deque[str] = collections.deque(maxlen=TAIL_LINES)
         lines: list[str] = []
         with self.log.open("a", encoding="utf-8", errors="replace") as handle:
-            handle.write(f"$ {shown_env + ' ' if shown_env else ''}{shown}\n# cwd: {cwd or os.getcwd()}\n")
+            handle.write(f"$ {shown_env + ' ' if shown_env else ''}{logged}\n# cwd: {cwd or os.getcwd()}\n")
             handle.flush()
             try:
                 proc = subprocess.Popen(

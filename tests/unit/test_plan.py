@@ -77,7 +77,11 @@ def test_pkg_config_never_sees_the_host(matrix: Matrix, tmp_path: Path) -> None:
     env = _plan(matrix, tmp_path).env_dict
     rfs = tmp_path / "rfs"
     assert env["PKG_CONFIG_PATH"] == ""
-    assert env["PKG_CONFIG_LIBDIR"] == str(rfs / "usr" / "lib" / "arm-linux-gnueabihf" / "pkgconfig")
+    assert env["PKG_CONFIG_LIBDIR"].split(":") == [
+        str(rfs / "usr" / "lib" / "arm-linux-gnueabihf" / "pkgconfig"),
+        str(rfs / "usr" / "lib" / "pkgconfig"),
+        str(rfs / "usr" / "share" / "pkgconfig"),
+    ]
     assert env["PKG_CONFIG_SYSROOT_DIR"] == str(rfs)
     assert env["PKG_CONFIG"] == "/usr/bin/pkg-config"
     assert env["CONFIG_SITE"].endswith("cp313-arm-linux-gnueabihf-default/config.site")
@@ -90,7 +94,7 @@ def test_rfs_without_libc_uses_include_and_lib_flags(matrix: Matrix, tmp_path: P
     assert not plan.sysroot
     configure = list(plan.configure)
     assert "CC=/usr/bin/arm-linux-gnueabihf-gcc" in configure
-    assert f"CPPFLAGS=-I{rfs / 'usr' / 'include'}" in configure
+    assert f"CPPFLAGS=-I{rfs / 'usr' / 'include' / 'arm-linux-gnueabihf'} -I{rfs / 'usr' / 'include'}" in configure
     ldflags = next(a for a in configure if a.startswith("LDFLAGS="))
     assert f"-L{rfs / 'usr' / 'lib' / 'arm-linux-gnueabihf'}" in ldflags
     assert f"-Wl,-rpath-link,{rfs / 'usr' / 'lib' / 'arm-linux-gnueabihf'}" in ldflags
@@ -123,6 +127,10 @@ def test_ccache_wraps_the_compiler(matrix: Matrix, tmp_path: Path) -> None:
 def test_inputs_change_with_what_changes_the_build(matrix: Matrix, tmp_path: Path) -> None:
     base = fingerprint(_plan(matrix, tmp_path).inputs)
     assert fingerprint(_plan(matrix, tmp_path).inputs) == base
+    # Installing into the RFS creates directories; that alone must not change the plan.
+    (tmp_path / "rfs" / "usr" / "lib" / "pkgconfig").mkdir(parents=True)
+    (tmp_path / "rfs" / "usr" / "share" / "pkgconfig").mkdir(parents=True)
+    assert fingerprint(_plan(matrix, tmp_path).inputs) == base
     assert fingerprint(_plan(matrix, tmp_path, variant="sections").inputs) != base
     other = Toolchain(prefix="arm-linux-gnueabihf", bindir=Path("/opt/x/bin"))
     assert fingerprint(_plan(matrix, tmp_path, chain=other).inputs) != base
@@ -147,4 +155,8 @@ def test_inspect_rfs_finds_library_dirs(tmp_path: Path, layout_kind: str) -> Non
     found = inspect_rfs(rfs, "arm-linux-gnueabihf")
     assert lib.resolve() in [p.resolve() for p in found.lib_dirs]
     assert (lib / "pkgconfig").resolve() in [p.resolve() for p in found.pkgconfig_dirs]
+    # Debian multiarch first, then plain; the same list whatever exists.
+    assert found.lib_dirs == tuple(
+        rfs / p for p in ("usr/lib/arm-linux-gnueabihf", "lib/arm-linux-gnueabihf", "usr/lib", "lib")
+    )
     assert not found.has_libc
