@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -23,3 +25,18 @@ def matrix() -> Matrix:
 @pytest.fixture
 def runner(tmp_path: Path) -> Runner:
     return Runner(log_root=tmp_path / "logs", out=io.StringIO(), heartbeat=3600)
+
+
+def run_invoke(*args: str, env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """Run this project's `invoke` as a user would, free of the caller's crosspython settings."""
+    full_env = {k: v for k, v in os.environ.items() if k != "RFS" and not k.startswith("INVOKE_CROSSPYTHON_")}
+    full_env.update(env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "invoke", *args],
+        check=False,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env=full_env,
+        timeout=timeout,
+    )

@@ -7,7 +7,6 @@ and the shared native build keep reruns fast.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -16,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from crosspython.elf import read_header
+from tests.conftest import run_invoke
 
 pytestmark = pytest.mark.integration
 
@@ -26,20 +26,7 @@ DEFAULT_RFS = ARTIFACTS / "rfs" / "arm-linux-gnueabihf"
 
 
 def invoke(*args: str) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ)
-    env.pop("RFS", None)
-    for name in list(env):
-        if name.startswith("INVOKE_CROSSPYTHON_"):
-            del env[name]
-    done = subprocess.run(
-        [sys.executable, "-m", "invoke", *args],
-        check=False,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=3600,
-    )
+    done = run_invoke(*args, timeout=3600)
     print(done.stdout[-6000:])
     print(done.stderr[-3000:], file=sys.stderr)
     return done

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +11,7 @@ from invoke import Collection, Context, Program, task
 
 from crosspython.cli import ChainExecutor, edge
 from crosspython.errors import ConfigError
+from tests.conftest import run_invoke
 
 ROOT = Path(__file__).resolve().parents[2]
 CALLS: list[tuple[str, dict[str, Any]]] = []
@@ -81,17 +80,7 @@ def test_errors_are_a_message_hint_and_exit_code(capsys: pytest.CaptureFixture[s
 
 
 def _invoke(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    full_env = dict(os.environ, **(env or {}))
-    full_env.pop("RFS", None)
-    return subprocess.run(
-        [sys.executable, "-m", "invoke", *args],
-        check=False,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        env=full_env,
-        timeout=120,
-    )
+    return run_invoke(*args, env=env)
 
 
 def test_real_tasks_unknown_triplet() -> None:
