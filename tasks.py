@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 from invoke import Context, Exit, task
@@ -68,6 +69,22 @@ def install(
     pipeline.install(s)
 
 
+@task(auto_shortflags=False, help=_h("python", "triplet", "variant", "rfs", "toolchain", "verbose"))
+@edge
+def stage(
+    c: Context,
+    python: str | None = None,
+    triplet: str | None = None,
+    variant: str | None = None,
+    rfs: str | None = None,
+    toolchain: str | None = None,
+    verbose: bool = False,
+) -> None:
+    """`make install` the built cell into artifacts/stage/<cell>/ and check it; no RFS is written."""
+    s = session_for(c, python=python, triplet=triplet, variant=variant, rfs=rfs, toolchain=toolchain, verbose=verbose)
+    print(pipeline.stage(s).stage)
+
+
 @task(auto_shortflags=False, help=_h("python", "triplet", "variant", "rfs", "verbose"))
 @edge
 def verify(
@@ -117,6 +134,37 @@ def plan(
     print("configure: ", " \\\n    ".join(p.configure))
     print("environment:\n" + "\n".join(f"    {k}={v}" for k, v in p.env))
     print("config.site:\n" + "".join(f"    {line}\n" for line in p.config_site.splitlines()))
+
+
+@task(
+    auto_shortflags=False,
+    help={
+        "check": "compare against the committed baseline; exit non-zero when a tracked size grew past the threshold",
+        "update_baseline": "rewrite the baseline with the cells measured now (deliberately)",
+        "baseline": "baseline file (default: matrix/sizes-baseline.json)",
+        "threshold": "allowed growth in percent (default: the baseline's threshold_pct, 2)",
+        "verbose": HELP["verbose"],
+    },
+)
+@edge
+def sizes(
+    c: Context,
+    check: bool = False,
+    update_baseline: bool = False,
+    baseline: str = "",
+    threshold: float = -1.0,
+    verbose: bool = False,
+) -> None:
+    """Size report with lief of every staged cell (built and stripped): artifacts/reports/sizes.{json,md,html}."""
+    from crosspython.sizes import BASELINE
+
+    pipeline.size_report(
+        session_for(c, verbose=verbose),
+        check=check,
+        update_baseline=update_baseline,
+        baseline=Path(baseline) if baseline else BASELINE,
+        threshold=None if threshold < 0 else threshold,
+    )
 
 
 @task(

@@ -77,3 +77,9 @@ class VerifyFailed(CrossPythonError):
     """The installed interpreter did not pass its checks under qemu-user."""
 
     exit_code = 7
+
+
+class SizeRegression(CrossPythonError):
+    """`sizes --check`: a tracked size grew past the baseline's threshold."""
+
+    exit_code = 8

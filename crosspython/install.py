@@ -1,6 +1,7 @@
 """Step 5 of the recipe, without sudo: `make install` into a staging directory, check, then merge.
 
-The RFS is not written until the staged tree is complete and checked (right ELF machine, the
+The stage (artifacts/stage/<cell>/) is kept and stamped: `sizes` measures it, and a later
+install into another RFS reuses it. The RFS is not written until the staged tree is complete and checked (right ELF machine, the
 required modules present) and a dry run of the merge found nothing in the way (a file where a
 directory must go, a directory we cannot write). A manifest of what was installed, with the
 inputs that made it, goes next to the cell's logs.
@@ -80,6 +81,8 @@ def staged_entries(stage: Path) -> list[tuple[str, str]]:
         dirnames.sort()
         base = Path(dirpath)
         for name in sorted(dirnames + filenames):
+            if name.startswith(".crosspython-"):
+                continue  # our stamp, not part of the install
             path = base / name
             rel = str(path.relative_to(stage))
             kind = "link" if path.is_symlink() else "dir" if path.is_dir() else "file"
@@ -175,6 +178,33 @@ def installed_matches(plan: InstallPlan) -> bool:
     return True
 
 
+def stage_inputs(plan: InstallPlan) -> dict[str, Any]:
+    """What the staged tree depends on: everything but the RFS it is merged into."""
+    return {k: v for k, v in plan.inputs.items() if k != "rfs"}
+
+
+def run_stage(plan: InstallPlan, runner: Runner, layout: Layout) -> Path:
+    """`make install` into the cell's stage directory and check it; kept while the build is unchanged.
+
+    The stage is what `install` merges into an RFS and what `sizes` measures.
+    """
+    scope = plan.cross.cell.id
+    if not Stamp(plan.cross.build_dir).matches(plan.cross.inputs):
+        raise ConfigError(f"{scope} is not built (or its inputs changed)", hint="run `invoke cross` first")
+    stamp = Stamp(plan.stage)
+    if stamp.matches(stage_inputs(plan)):
+        runner.skip(scope, "stage", f"{plan.stage} staged from the same build")
+        return plan.stage
+    with file_lock(layout.lock(f"cross-{scope}"), f"the {scope} build directory"), runner.step(scope, "stage") as step:
+        remove_tree(plan.stage)
+        plan.stage.mkdir(parents=True)
+        step.run(plan.make, cwd=plan.cross.build_dir, env=plan.cross.env_dict)
+        elves = check_stage(plan)
+        step.note(f"staged in {plan.stage}: {len(elves)} ELF files, all {plan.cross.cell.target.elf_machine}")
+        stamp.write(stage_inputs(plan))
+    return plan.stage
+
+
 def run_install(plan: InstallPlan, runner: Runner, layout: Layout) -> Path:
     """Install the cell into the RFS (or see that it already is); returns the manifest's path."""
     scope = plan.cross.cell.id
@@ -183,16 +213,11 @@ def run_install(plan: InstallPlan, runner: Runner, layout: Layout) -> Path:
     if installed_matches(plan):
         runner.skip(scope, "install", f"manifest {plan.manifest} matches what is in {plan.rfs}")
         return plan.manifest
+    run_stage(plan, runner, layout)
     with (
-        file_lock(layout.lock(f"cross-{scope}"), f"the {scope} build directory"),
         file_lock(layout.lock("rfs-" + fingerprint({"rfs": str(plan.rfs)})), f"the RFS {plan.rfs}"),
         runner.step(scope, "install") as step,
     ):
-        remove_tree(plan.stage)
-        plan.stage.mkdir(parents=True)
-        step.run(plan.make, cwd=plan.cross.build_dir, env=plan.cross.env_dict)
-        elves = check_stage(plan)
-        step.note(f"staged in {plan.stage}: {len(elves)} ELF files, all {plan.cross.cell.target.elf_machine}")
         entries = staged_entries(plan.stage)
         problems = merge_problems(plan.stage, plan.rfs, entries)
         if problems:
@@ -203,7 +228,6 @@ def run_install(plan: InstallPlan, runner: Runner, layout: Layout) -> Path:
         files = _manifest_files(plan.stage, entries)
         merge(plan.stage, plan.rfs, entries)
         _write_manifest(plan, files, step)
-        remove_tree(plan.stage)
     return plan.manifest
 
 

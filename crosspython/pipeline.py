@@ -12,11 +12,11 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from . import apt, native, rfs, sources, toolchain
+from . import apt, native, rfs, sizes, sources, toolchain
 from .cross import CrossPlan, inspect_rfs, plan_cross, run_cross
-from .errors import ConfigError, CrossPythonError, ToolMissing
-from .install import InstallPlan, plan_install, run_install
-from .layout import Stamp
+from .errors import ConfigError, CrossPythonError, SizeRegression, ToolMissing
+from .install import InstallPlan, plan_install, run_install, run_stage
+from .layout import Stamp, write_json_atomic
 from .matrix import Target, Version
 from .session import Session
 from .verify import CheckResult, run_verify
@@ -151,6 +151,13 @@ def install(session: Session) -> InstallPlan:
     return plan
 
 
+def stage(session: Session) -> InstallPlan:
+    """`make install` the session's cell into its stage directory only (no RFS is written)."""
+    plan = _install_plan(session, plan_cell(session, build=False))
+    run_stage(plan, session.runner, session.layout)
+    return plan
+
+
 def verify(session: Session) -> list[CheckResult]:
     target: Target = session.cell.target
     qemu = toolchain.require_qemu(target)
@@ -182,3 +189,42 @@ def setup(targets: list[Target], *, dry_run: bool = False) -> list[str]:
     if done.returncode != 0:
         raise CrossPythonError(f"apt-get install {' '.join(missing)} failed", hint="see apt-get's output above")
     return missing
+
+
+def size_report(
+    session: Session,
+    *,
+    check: bool = False,
+    update_baseline: bool = False,
+    baseline: Path = sizes.BASELINE,
+    threshold: float | None = None,
+) -> dict[str, Path]:
+    """Measure every staged cell with lief, write the reports, and optionally gate or rebaseline."""
+    measurements = sizes.measure_all(session.layout, session.matrix, session.runner)
+    paths = sizes.write_reports(measurements, session.layout.root / "reports")
+    say = session.runner.say
+    say(sizes.to_markdown(measurements))
+    say("reports: " + ", ".join(str(p) for p in paths.values()))
+    current = sizes.current_tracked(measurements, session.matrix)
+    if update_baseline:
+        old = sizes.load_baseline(baseline) if baseline.exists() else {}
+        write_json_atomic(baseline, sizes.updated_baseline(current, old))
+        say(f"baseline {baseline} updated for {', '.join(sorted(current))}")
+    if check:
+        data = sizes.load_baseline(baseline)
+        grew, compared, notes = sizes.check(current, data, threshold)
+        limit = threshold if threshold is not None else data.get("threshold_pct", sizes.DEFAULT_THRESHOLD)
+        for note in notes:
+            say(f"    note: {note}")
+        if not compared:
+            raise SizeRegression(
+                f"nothing to check: no cell in {baseline} is built here",
+                hint="build one of its cells (`invoke cross stage`), or add this one with --update-baseline",
+            )
+        if grew:
+            raise SizeRegression(
+                f"{len(grew)} tracked size(s) grew more than {limit} % over {baseline}:\n" + sizes.gate_table(grew),
+                hint="if the growth is intended, rewrite the baseline: `invoke sizes --update-baseline`",
+            )
+        say(f"size check passed: {len(compared)} tracked sizes within {limit} % of {baseline}")
+    return paths

@@ -117,3 +117,36 @@ def test_user_rfs_and_another_variant(main_job: subprocess.CompletedProcess[str]
     manifest = json.loads((ARTIFACTS / "logs" / "cp313-arm-linux-gnueabihf-sections" / "manifest.json").read_text())
     assert manifest["inputs"]["rfs"] == str(board)
     assert manifest["inputs"]["cflags"] == ["-ffunction-sections", "-fdata-sections"]
+
+
+def test_sizes_report_and_regression_gate(main_job: subprocess.CompletedProcess[str], tmp_path: Path) -> None:
+    """lief on the real cross-built CPython; the committed baseline holds; an injected growth fails the gate."""
+    assert main_job.returncode == 0
+    done = invoke("stage", "sizes", "--check")
+    assert done.returncode == 0, done.stderr
+    assert "size check passed" in done.stdout
+    report = json.loads((ARTIFACTS / "reports" / "sizes.json").read_text())
+    interp = [e for e in report["elves"] if e["cell"] == CELL and e["role"] == "interpreter"]
+    assert {e["stripped"] for e in interp} == {False, True}
+    for e in interp:
+        assert (e["machine"], e["elf_class"], e["endianness"]) == ("ARM", 32, "little")
+        assert e["text"] > 1_000_000 and e["rodata"] > 100_000
+    built, stripped = sorted(interp, key=lambda e: e["stripped"])
+    assert built["debug"] > 10_000_000 and stripped["debug"] == 0
+    assert stripped["text"] == built["text"]  # strip removes no code
+    modules = {e["path"].rsplit("/", 1)[-1].split(".")[0] for e in report["elves"] if e["cell"] == CELL}
+    assert {"_ssl", "_hashlib", "zlib", "_ctypes", "_sqlite3", "_bz2", "_lzma"} <= modules
+    markdown = (ARTIFACTS / "reports" / "sizes.md").read_text()
+    assert "| default+strip |" in markdown
+    assert "<svg" in (ARTIFACTS / "reports" / "sizes.html").read_text()
+
+    # Injected growth: a baseline 10 % smaller than what was built.
+    baseline = json.loads((ROOT / "matrix" / "sizes-baseline.json").read_text())
+    metrics = baseline["cells"][CELL]
+    metrics["interpreter (stripped)"] = int(metrics["interpreter (stripped)"] / 1.10)
+    shrunk = tmp_path / "baseline.json"
+    shrunk.write_text(json.dumps(baseline))
+    failed = invoke("sizes", "--check", f"--baseline={shrunk}")
+    assert failed.returncode == 8
+    assert "grew more than 2.0 %" in failed.stderr
+    assert f"{CELL} / interpreter (stripped)" in failed.stderr and "+10.0" in failed.stderr

@@ -69,7 +69,9 @@ def test_merge_copies_files_and_links(tmp_path: Path) -> None:
     rfs = tmp_path / "rfs"
     (rfs / "usr" / "bin").mkdir(parents=True)
     (rfs / "usr" / "bin" / "busybox").write_text("board's own")
+    (stage / ".crosspython-stamp.json").write_text("{}")
     entries = staged_entries(stage)
+    assert not any(rel.startswith(".crosspython") for rel, _ in entries)  # our stamp stays out of the RFS
     assert ("usr/bin/python3", "link") in entries
     assert (
         entries.index(("usr", "dir"))
