@@ -1,0 +1,122 @@
+"""nox sessions: the test suite on every host Python, the cross-build matrix, the size comparison.
+
+    nox -s tests                 # unit tests on Python 3.10-3.13 (those this machine has)
+    nox -s matrix                # every (version x triplet) cell: build, install, verify, sizes; summary at the end
+    nox -s "matrix(cp313-arm-linux-gnueabihf)"  /  nox -t arm  /  nox -l --json
+    nox -s sizes                 # build the variants of the default cell, then the size report
+
+A bare `nox` runs only `tests`: the other sessions build CPython and take many minutes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import nox
+
+ROOT = Path(__file__).resolve().parent
+sys.path.insert(0, str(ROOT))
+
+from crosspython.matrix import load_matrix  # noqa: E402
+
+nox.options.sessions = ["tests"]
+nox.options.error_on_missing_interpreters = False
+
+# pyenv installs several Pythons but its shims expose only the selected one: make the others
+# findable as pythonX.Y so that `tests` runs on each of them.
+_pyenv = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv")) / "versions"
+if _pyenv.is_dir():
+    os.environ["PATH"] = os.pathsep.join([*(str(p / "bin") for p in sorted(_pyenv.iterdir())), os.environ["PATH"]])
+
+MATRIX = load_matrix()
+RESULTS = ROOT / "artifacts" / "matrix"
+HOST_PYTHONS = ["3.10", "3.11", "3.12", "3.13"]
+
+
+def _family(triplet: str) -> str:
+    """Architecture family tag: arm, powerpc, mips, aarch64, ..."""
+    arch = triplet.split("-", 1)[0]
+    for family in ("aarch64", "arm", "powerpc", "mips"):
+        if arch.startswith(family):
+            return family
+    return arch
+
+
+CELLS = [
+    nox.param(
+        version.short,
+        triplet,
+        id=f"{version.tag}-{triplet}",
+        tags=[_family(triplet), version.tag],
+    )
+    for version in MATRIX.versions.values()
+    for triplet in MATRIX.targets
+]
+
+
+def _install(session: nox.Session) -> None:
+    session.install("-r", "requirements.txt")
+
+
+@nox.session(python=HOST_PYTHONS)
+def tests(session: nox.Session) -> None:
+    """The test suite with pytest-xdist (unit tests; add `-- -m integration` for the real builds)."""
+    _install(session)
+    args = session.posargs or ["-m", "not integration"]
+    session.run("python", "-m", "pytest", "-n", "auto", *args)
+
+
+@nox.session(default=False)
+@nox.parametrize(("python_version", "triplet"), CELLS)
+def matrix(session: nox.Session, python_version: str, triplet: str) -> None:
+    """One cell: native, cross, install into its RFS, verify under qemu, sizes. A summary ends the run."""
+    _install(session)
+    cell = MATRIX.cell(python=python_version, triplet=triplet, variant="default")
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    result = {"cell": cell.id, "result": "failed", "seconds": 0.0, "python_bytes": None, "stripped_bytes": None}
+    session.notify("summary")
+    try:
+        session.run("invoke", "native", "cross", "install", "verify", "--python", python_version,
+                    "--triplet", triplet, *session.posargs)  # fmt: skip
+        result["result"] = "ok"
+        session.run("invoke", "sizes", silent=True)
+        totals = json.loads((ROOT / "artifacts" / "reports" / "sizes.json").read_text())["totals"]
+        for row in totals:
+            if row["cell"] == cell.id:
+                result["stripped_bytes" if row["stripped"] else "python_bytes"] = row["interpreter"]
+    finally:
+        result["seconds"] = round(time.monotonic() - started, 1)
+        (RESULTS / f"{cell.id}.json").write_text(json.dumps(result, indent=1) + "\n")
+
+
+@nox.session(default=False, python=False)
+def summary(session: nox.Session) -> None:
+    """The matrix table: cell, result, wall time, interpreter size (built / stripped)."""
+    rows = [json.loads(p.read_text()) for p in sorted(RESULTS.glob("*.json"))]
+    if not rows:
+        session.skip("no matrix results yet: run `nox -s matrix`")
+    width = max(len(r["cell"]) for r in rows)
+    print(f"{'cell':<{width}}  {'result':<7} {'wall time':>10} {'python':>12} {'stripped':>12}")
+    for r in rows:
+        size = f"{r['python_bytes']:,}" if r["python_bytes"] else "-"
+        stripped = f"{r['stripped_bytes']:,}" if r["stripped_bytes"] else "-"
+        print(f"{r['cell']:<{width}}  {r['result']:<7} {r['seconds']:>9.0f}s {size:>12} {stripped:>12}")
+    report = ROOT / "artifacts" / "reports" / "sizes.md"
+    if report.is_file():
+        print(f"\nsize comparison: {report}")
+    if any(r["result"] != "ok" for r in rows):
+        session.error("some cells failed (see above and artifacts/logs/<cell>/)")
+
+
+@nox.session(default=False)
+def sizes(session: nox.Session) -> None:
+    """Build and stage every variant of the default cell, then the size report (posargs go to `invoke sizes`)."""
+    _install(session)
+    for variant in MATRIX.variants:
+        session.run("invoke", "cross", "stage", "--variant", variant)
+    session.run("invoke", "sizes", *session.posargs)
