@@ -47,7 +47,8 @@ def _hold(path: str, log: str, tag: str) -> None:
 
 def test_file_lock_serializes_processes(tmp_path: Path) -> None:
     lock, log = tmp_path / "x.lock", tmp_path / "log"
-    procs = [multiprocessing.Process(target=_hold, args=(str(lock), str(log), t)) for t in "ab"]
+    spawn = multiprocessing.get_context("spawn")  # fork from a threaded pytest is deprecated
+    procs = [spawn.Process(target=_hold, args=(str(lock), str(log), t)) for t in "ab"]
     for p in procs:
         p.start()
     for p in procs:
