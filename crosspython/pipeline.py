@@ -55,12 +55,9 @@ def fetch_source(session: Session, version: Version | None = None) -> Path:
         return sources.fetch_cpython(version, session.layout, step, debian_url)
 
 
-def build_native(session: Session) -> native.NativePlan:
-    toolchain.require_host_tools("make", "gcc")
-    version = session.cell.version
-    source_dir = fetch_source(session, version)
-    plan = native.plan_native(
-        version,
+def _native_plan(session: Session, source_dir: Path) -> native.NativePlan:
+    return native.plan_native(
+        session.cell.version,
         layout=session.layout,
         source_dir=source_dir,
         jobs=session.jobs,
@@ -68,6 +65,11 @@ def build_native(session: Session) -> native.NativePlan:
         host_cc="gcc",
         cc_version=native.host_cc_version("gcc"),
     )
+
+
+def build_native(session: Session) -> native.NativePlan:
+    toolchain.require_host_tools("make", "gcc")
+    plan = _native_plan(session, fetch_source(session, session.cell.version))
     native.run_native(plan, session.runner, session.layout)
     return plan
 
@@ -81,6 +83,8 @@ def ensure_rfs(session: Session) -> Path:
 
 
 def _build_triplet(source_dir: Path) -> str:
+    if not (source_dir / "config.guess").is_file():
+        raise ConfigError(f"no CPython source in {source_dir}", hint="run `invoke fetch` (or `invoke cross`) first")
     out = subprocess.run(["sh", str(source_dir / "config.guess")], capture_output=True, text=True, check=False)
     if out.returncode != 0 or not out.stdout.strip():
         raise CrossPythonError(f"config.guess failed: {out.stderr.strip()}")
@@ -96,16 +100,7 @@ def plan_cell(session: Session, *, build: bool) -> CrossPlan:
         native_plan = build_native(session)
         rfs_dir = ensure_rfs(session)
     else:
-        source_dir = session.layout.source_dir(session.cell.version)
-        native_plan = native.plan_native(
-            session.cell.version,
-            layout=session.layout,
-            source_dir=source_dir,
-            jobs=session.jobs,
-            ccache=toolchain.ccache(),
-            host_cc="gcc",
-            cc_version=native.host_cc_version("gcc"),
-        )
+        native_plan = _native_plan(session, session.layout.source_dir(session.cell.version))
         rfs_dir = session.rfs
     source_dir = native_plan.source_dir
     return plan_cross(

@@ -108,3 +108,11 @@ def test_help_explains_every_task() -> None:
     for name in ("native", "cross", "install", "verify", "rfs", "setup", "fetch", "plan", "test"):
         assert f"  {name} " in listing
     assert "--toolchain" in _invoke("--help", "cross").stdout
+
+
+def test_real_tasks_install_before_anything_was_built(tmp_path: Path) -> None:
+    done = _invoke("install", env={"INVOKE_CROSSPYTHON_ARTIFACTS": str(tmp_path / "artifacts")})
+    assert done.returncode == 2
+    assert "is not provisioned" in done.stderr or "no CPython source" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert not (tmp_path / "artifacts" / "rfs").exists()
