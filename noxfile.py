@@ -21,7 +21,7 @@ import nox
 ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))
 
-from crosspython.matrix import load_matrix  # noqa: E402
+from crosspython.matrix import load_matrix
 
 nox.options.sessions = ["tests"]
 nox.options.error_on_missing_interpreters = False
