@@ -195,6 +195,7 @@ def size_report(
     threshold: float | None = None,
 ) -> dict[str, Path]:
     """Measure every staged cell with lief, write the reports, and optionally gate or rebaseline."""
+    data = sizes.load_baseline(baseline) if check else None  # a bad baseline fails before any work
     measurements = sizes.measure_all(session.layout, session.matrix, session.runner)
     paths = sizes.write_reports(measurements, session.layout.root / "reports")
     say = session.runner.say
@@ -205,8 +206,7 @@ def size_report(
         old = sizes.load_baseline(baseline) if baseline.exists() else {}
         write_json_atomic(baseline, sizes.updated_baseline(current, old))
         say(f"baseline {baseline} updated for {', '.join(sorted(current))}")
-    if check:
-        data = sizes.load_baseline(baseline)
+    if data is not None:
         grew, compared, notes = sizes.check(current, data, threshold)
         limit = threshold if threshold is not None else data.get("threshold_pct", sizes.DEFAULT_THRESHOLD)
         for note in notes:
