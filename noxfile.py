@@ -108,7 +108,8 @@ def summary(session: nox.Session) -> None:
         print(f"{r['cell']:<{width}}  {r['result']:<7} {r['seconds']:>9.0f}s {size:>12} {stripped:>12}")
     report = ROOT / "artifacts" / "reports" / "sizes.md"
     if report.is_file():
-        print(f"\nsize comparison: {report}")
+        # The variants side by side, per target (from `invoke sizes`, run by each cell).
+        print("\n" + report.read_text())
     if any(r["result"] != "ok" for r in rows):
         session.error("some cells failed (see above and artifacts/logs/<cell>/)")
 
