@@ -116,21 +116,24 @@ class TreeSizes:
 
     elves: tuple[ElfSize, ...]
     tree_bytes: int  # apparent size of every regular file in the tree
+    archive_bytes: int = 0  # static libraries (*.a, e.g. libpython3.13.a): not ELF, but part of the tree
 
 
 def measure_tree(root: Path, short: str) -> TreeSizes:
     elves: list[ElfSize] = []
-    total = 0
+    total = archives = 0
     for dirpath, _, filenames in os.walk(root):
         for name in sorted(filenames):
             path = Path(dirpath) / name
             if path.is_symlink() or name.startswith(".crosspython-"):
                 continue
             total += path.stat().st_size
+            if name.endswith(".a"):
+                archives += path.stat().st_size
             if _is_elf(path):
                 rel = str(path.relative_to(root))
                 elves.append(read_elf(path, rel, role_of(rel, short)))
-    return TreeSizes(elves=tuple(sorted(elves, key=lambda e: e.path)), tree_bytes=total)
+    return TreeSizes(elves=tuple(sorted(elves, key=lambda e: e.path)), tree_bytes=total, archive_bytes=archives)
 
 
 def check_identity(sizes: TreeSizes, *, machine: str, elf_class: int, endianness: str, where: str) -> None:
@@ -172,6 +175,7 @@ class Measurement:
     stripped: bool
     elves: tuple[ElfSize, ...]
     tree_bytes: int
+    archive_bytes: int = 0
 
     @property
     def build(self) -> str:
@@ -195,6 +199,7 @@ class Measurement:
             "extensions": self.total("extension"),
             "extension_count": sum(1 for e in self.elves if e.role == "extension"),
             "elf_total": self.total(),
+            "static_archives": self.archive_bytes,
             "tree": self.tree_bytes,
         }
 
@@ -232,8 +237,12 @@ def measure_cell(stage: Path, layout: Layout, matrix: Matrix, runner: Runner) ->
         "variant": str(inputs["variant"]),
     }
     return [
-        Measurement(**common, stripped=False, elves=built.elves, tree_bytes=built.tree_bytes),
-        Measurement(**common, stripped=True, elves=stripped.elves, tree_bytes=stripped_tree),
+        Measurement(
+            **common, stripped=False, elves=built.elves, tree_bytes=built.tree_bytes, archive_bytes=built.archive_bytes
+        ),
+        Measurement(
+            **common, stripped=True, elves=stripped.elves, tree_bytes=stripped_tree, archive_bytes=built.archive_bytes
+        ),
     ]
 
 
@@ -316,6 +325,13 @@ def knob_effects(rows: list[Measurement]) -> list[str]:
     delta("default", "default+strip", "`strip --strip-unneeded` after install",
           " - removes debug sections and the static symbol table; code and data are unchanged")  # fmt: skip
     delta("default+strip", "sections+strip", "sections + gc-sections, both stripped")
+    if "default" in by and "sections" in by:
+        a, b = by["default"].archive_bytes, by["sections"].archive_bytes
+        if a and b != a:
+            lines.append(
+                f"- static libraries (libpython*.a, installed twice): {_mb(a)} -> {_mb(b)} ({_pct(b, a)}) with "
+                "-ffunction-sections: one section header per function in every object; strip does not touch them"
+            )
     delta("default+strip", "os+strip", "`-Os` instead of `-O3`, both stripped")
     if "default" in by and "default+strip" in by:
         d = by["default"].elves
@@ -338,15 +354,15 @@ def to_markdown(measurements: list[Measurement]) -> str:
     for group, rows in groups(measurements).items():
         base = next((m for m in rows if m.build == "default"), rows[0]).totals()
         out += [f"## {group}", "",
-                "| build | interpreter | % | .text | allocated | extension modules | % | installed tree | % |",
-                "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]  # fmt: skip
+                "| build | interpreter | % | .text | allocated | extension modules | % | static libs | installed tree | % |",
+                "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]  # fmt: skip
         for m in rows:
             t = m.totals()
             out.append(
                 f"| {m.build} | {t['interpreter']:,} | {_pct(t['interpreter'], base['interpreter'])} "
                 f"| {t['interpreter_text']:,} | {t['interpreter_alloc']:,} "
                 f"| {t['extensions']:,} ({t['extension_count']}) | {_pct(t['extensions'], base['extensions'])} "
-                f"| {t['tree']:,} | {_pct(t['tree'], base['tree'])} |"
+                f"| {t['static_archives']:,} | {t['tree']:,} | {_pct(t['tree'], base['tree'])} |"
             )
         effects = knob_effects(rows)
         if effects:

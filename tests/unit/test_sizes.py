@@ -71,7 +71,10 @@ def test_a_host_elf_in_the_tree_is_an_error(tmp_path: Path) -> None:
     shutil.copy(_cross_compile(tmp_path, "arm-linux-gnueabihf"), tree / "usr" / "bin" / "python3.13")
     shutil.copy("/bin/true", tree / "usr" / "bin" / "true")
     (tree / "usr" / "bin" / "script").write_text("#!/bin/sh\n")
+    (tree / "usr" / "lib").mkdir()
+    (tree / "usr" / "lib" / "libpython3.13.a").write_bytes(b"!<arch>\n" + b"x" * 92)
     measured = measure_tree(tree, "3.13")
+    assert measured.archive_bytes == 100  # static libraries: counted, not read as ELF
     assert {e.path: e.role for e in measured.elves} == {"usr/bin/python3.13": "interpreter", "usr/bin/true": "other"}
     assert measured.tree_bytes == sum(p.stat().st_size for p in tree.rglob("*") if p.is_file())
     with pytest.raises(BuildIncomplete, match="usr/bin/true: X86_64/64-bit/little-endian"):
@@ -89,8 +92,10 @@ def _m(variant: str, stripped: bool, interp: int, ssl: int, tree: int) -> Measur
         _elf("usr/lib/python3.13/lib-dynload/_ssl.cpython-313-arm-linux-gnueabihf.so", "extension", ssl),
         _elf("usr/lib/python3.13/lib-dynload/zlib.cpython-313-arm-linux-gnueabihf.so", "extension", 1000),
     )
+    archives = 47_000_000 if variant.startswith("sections") else 44_000_000
     return Measurement(cell=f"cp313-arm-linux-gnueabihf-{variant}", python="3.13.5", triplet="arm-linux-gnueabihf",
-                       variant=variant, stripped=stripped, elves=elves, tree_bytes=tree)  # fmt: skip
+                       variant=variant, stripped=stripped, elves=elves, tree_bytes=tree,
+                       archive_bytes=archives)  # fmt: skip
 
 
 MEASURED = [
@@ -113,6 +118,7 @@ def test_markdown_puts_variants_side_by_side_against_default() -> None:
     assert "`-ffunction-sections -fdata-sections` alone: interpreter 29.50 MB -> 29.50 MB" not in text
     assert "`-ffunction-sections -fdata-sections` alone: interpreter 29.40 MB -> 29.50 MB (+0.3 %)" in text
     assert "-export-dynamic" in text
+    assert "static libraries (libpython*.a, installed twice): 44.00 MB -> 47.00 MB (+6.8 %)" in text
 
 
 def test_json_has_one_record_per_cell_variant_strip_and_elf() -> None:
