@@ -376,7 +376,7 @@ def to_html(measurements: list[Measurement], markdown: str) -> str:
     style = (
         "<style>body{font-family:sans-serif;margin:2em}svg text{font-size:12px}"
         "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:2px 6px;text-align:right}"
-        "td:first-child{text-align:left}</style>"
+        "td:first-child,th:first-child{text-align:left}td{white-space:nowrap}</style>"
     )
     parts = [
         "<!doctype html><html><head><meta charset='utf-8'><title>crosspython sizes</title>",
@@ -411,19 +411,30 @@ def to_html(measurements: list[Measurement], markdown: str) -> str:
 
 
 def _markdown_tables_to_html(markdown: str) -> str:
-    html = []
+    """The report's tables and notes, in order: each table closed before the text that follows it."""
+    html: list[str] = []
+    in_table = False
     for line in markdown.splitlines():
         if line.startswith("| ---"):
             continue
         if line.startswith("|"):
+            if not in_table:
+                html.append("<table>")
+                in_table = True
             cells = [c.strip() for c in line.strip("|").split("|")]
             tag = "th" if cells[0] == "build" else "td"
             html.append("<tr>" + "".join(f"<{tag}>{c}</{tag}>" for c in cells) + "</tr>")
-        elif line.startswith("## "):
-            html.append(f"</table><h3>{line[3:]}</h3><table>")
+            continue
+        if in_table:
+            html.append("</table>")
+            in_table = False
+        if line.startswith("## "):
+            html.append(f"<h3>{line[3:]}</h3>")
         elif line.startswith("- "):
             html.append(f"<p>{line[2:].replace('`', '')}</p>")
-    return ("<table>" + "".join(html) + "</table>").replace("<table></table>", "")
+    if in_table:
+        html.append("</table>")
+    return "\n".join(html)
 
 
 def write_reports(measurements: list[Measurement], directory: Path) -> dict[str, Path]:
