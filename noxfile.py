@@ -3,6 +3,7 @@
     nox -s tests                 # unit tests on Python 3.10-3.13 (those this machine has)
     nox -s matrix                # every (version x triplet) cell: build, install, verify, sizes; summary at the end
     nox -s "matrix(cp313-arm-linux-gnueabihf)"  /  nox -t arm  /  nox -l --json
+    nox -s matrix -- --target-tests   # ... and CPython's regression subset on each cell (invoke test-target)
     nox -s sizes                 # build the variants of the default cell, then the size report
 
 A bare `nox` runs only `tests`: the other sessions build CPython and take many minutes.
@@ -78,12 +79,28 @@ def matrix(session: nox.Session, python_version: str, triplet: str) -> None:
     cell = MATRIX.cell(python=python_version, triplet=triplet, variant="default")
     RESULTS.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
-    result = {"cell": cell.id, "result": "failed", "seconds": 0.0, "python_bytes": None, "stripped_bytes": None}
+    target_tests = "--target-tests" in session.posargs
+    extra = [a for a in session.posargs if a != "--target-tests"]
+    result: dict[str, object] = {"cell": cell.id, "result": "failed", "seconds": 0.0, "python_bytes": None,
+                                 "stripped_bytes": None, "target_tests": None}  # fmt: skip
     session.notify("summary")
     try:
         session.run("invoke", "native", "cross", "install", "verify", "--python", python_version,
-                    "--triplet", triplet, *session.posargs)  # fmt: skip
+                    "--triplet", triplet, *extra)  # fmt: skip
         result["result"] = "ok"
+        if target_tests:
+            result["result"] = "tests failed"
+            try:
+                session.run("invoke", "test-target", "--python", python_version, "--triplet", triplet)
+                result["result"] = "ok"
+            finally:
+                record = ROOT / "artifacts" / "reports" / "target-tests" / f"{cell.id}.json"
+                if record.is_file():
+                    t = json.loads(record.read_text())
+                    result["target_tests"] = (
+                        f"{t['run']} run, {t['passed']} passed, {t['real_failures']} failed, "
+                        f"{t['expected_failures']} expected, {t['skipped']} skipped, {t['duration_s']:.0f}s"
+                    )
         session.run("invoke", "sizes", silent=True)
         totals = json.loads((ROOT / "artifacts" / "reports" / "sizes.json").read_text())["totals"]
         for row in totals:
@@ -106,6 +123,8 @@ def summary(session: nox.Session) -> None:
         size = f"{r['python_bytes']:,}" if r["python_bytes"] else "-"
         stripped = f"{r['stripped_bytes']:,}" if r["stripped_bytes"] else "-"
         print(f"{r['cell']:<{width}}  {r['result']:<7} {r['seconds']:>9.0f}s {size:>12} {stripped:>12}")
+        if r.get("target_tests"):
+            print(f"{'':<{width}}  target tests: {r['target_tests']}")
     report = ROOT / "artifacts" / "reports" / "sizes.md"
     if report.is_file():
         # The variants side by side, per target (from `invoke sizes`, run by each cell).

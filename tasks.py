@@ -138,6 +138,34 @@ def plan(
 
 @task(
     auto_shortflags=False,
+    help=_h(
+        "python", "triplet", "variant", "rfs", "verbose",
+        tests="space-separated regrtest test names, or 'all' (default: the subset in matrix/target-tests.toml)",
+        regrtest_args="extra arguments passed through to `python -m test`, e.g. '-v' or '--match test_foo'",
+        timeout="regrtest's per-test timeout in seconds (emulation is slow)",
+        jobs="regrtest worker processes (default 0: number of CPUs)",
+    ),
+)  # fmt: skip
+@edge
+def test_target(
+    c: Context,
+    tests: str = "",
+    regrtest_args: str = "",
+    timeout: int = 1200,
+    python: str | None = None,
+    triplet: str | None = None,
+    variant: str | None = None,
+    rfs: str | None = None,
+    jobs: int = 0,
+    verbose: bool = False,
+) -> None:
+    """Run CPython's regression tests on the target under qemu-user (binfmt_misc for child processes)."""
+    s = session_for(c, python=python, triplet=triplet, variant=variant, rfs=rfs, jobs=jobs, verbose=verbose)
+    pipeline.test_target(s, tests=tests, regrtest_args=regrtest_args, timeout=timeout)
+
+
+@task(
+    auto_shortflags=False,
     help={
         "check": "compare against the committed baseline; exit non-zero when a tracked size grew past the threshold",
         "update_baseline": "rewrite the baseline with the cells measured now (deliberately)",

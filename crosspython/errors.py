@@ -83,3 +83,9 @@ class SizeRegression(CrossPythonError):
     """`sizes --check`: a tracked size grew past the baseline's threshold."""
 
     exit_code = 8
+
+
+class TargetTestsFailed(CrossPythonError):
+    """`test-target`: CPython's regression tests failed on the target (beyond the expected ones)."""
+
+    exit_code = 9

@@ -10,13 +10,14 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
-from . import apt, native, rfs, sizes, sources, toolchain
+from . import apt, native, rfs, sizes, sources, targettest, toolchain
 from .cross import CrossPlan, inspect_rfs, plan_cross, run_cross
-from .errors import ConfigError, CrossPythonError, SizeRegression, ToolMissing
+from .errors import ConfigError, CrossPythonError, SizeRegression, TargetTestsFailed, ToolMissing
 from .install import InstallPlan, plan_install, run_install, run_stage
-from .layout import Stamp, write_json_atomic
+from .layout import Stamp, fingerprint, write_json_atomic
 from .matrix import Target, Version
 from .session import Session
 from .verify import CheckResult, run_verify
@@ -223,3 +224,66 @@ def size_report(
             )
         say(f"size check passed: {len(compared)} tracked sizes within {limit} % of {baseline}")
     return paths
+
+
+def test_target(
+    session: Session, *, tests: str = "", regrtest_args: str = "", timeout: int = 1200
+) -> targettest.Result:
+    """Run CPython's regression tests with the RFS's interpreter under qemu-user; see targettest."""
+    cell = session.cell
+    qemu = toolchain.require_qemu(cell.target)
+    interpreter = f"usr/bin/python{cell.version.short}"
+    if not (session.rfs / interpreter).is_file():
+        raise ConfigError(f"no interpreter at {session.rfs / interpreter}", hint="run `invoke cross install` first")
+    data = targettest.load_target_tests()
+    names = tests.split() if tests else list(data.default_tests)
+    if names == ["all"]:
+        names = []  # regrtest runs the whole suite when given no names
+    layout = session.layout
+    wrapper = targettest.write_wrapper(
+        layout.root / "binfmt" / f"{cell.target.qemu}-{fingerprint({'rfs': str(session.rfs)})}", qemu, session.rfs
+    )
+    junit = layout.root / "reports" / "target-tests" / f"{cell.id}.xml"
+    record = junit.with_suffix(".json")
+    junit.parent.mkdir(parents=True, exist_ok=True)
+    # A run that fails before its end must not leave the previous run's results to be read as its own.
+    junit.unlink(missing_ok=True)
+    record.unlink(missing_ok=True)
+    with targettest.binfmt(cell.target, wrapper) as reg, session.runner.step(cell.id, "test-target") as step:
+        step.note(reg.note)
+        command = targettest.regrtest_command(
+            qemu, session.rfs, interpreter, names, mode=reg.mode, jobs=session.jobs, junit=junit,
+            timeout=timeout, extra=regrtest_args.split(),
+        )  # fmt: skip
+        started = time.monotonic()
+        # No overall limit but regrtest's own per-test --timeout: the whole suite takes hours emulated.
+        # Our rule's wrapper passes -L itself; someone else's rule (or none) needs QEMU_LD_PREFIX.
+        env = {} if reg.ours else {"QEMU_LD_PREFIX": str(session.rfs)}
+        done = step.run(command, env=env, check=False)
+        result = targettest.Result(cell=cell.id, mode=reg.mode, note=reg.note, tests=names or ["all"])
+        result.duration_s = round(time.monotonic() - started, 1)
+        result.returncode = done.returncode
+        if not junit.is_file():
+            tail = [line for line in step.log.read_text(errors="replace").splitlines() if line.strip()][-10:]
+            raise TargetTestsFailed(
+                f"{cell.id}: regrtest produced no results (exit {done.returncode}); last lines:\n"
+                + "\n".join(f"    {line}" for line in tail),
+                hint=f"check the test names given with --tests; whole log: {step.log}",
+            )
+        run, skipped, failures = targettest.parse_junit(junit)
+        result.run, result.skipped = run, skipped
+        result.failures = targettest.classify(cell, reg.mode, data, failures)
+        result.expected_failures = len(result.failures) - len(result.real_failures)
+        result.failed = len(result.real_failures)
+        result.passed = run - skipped - len(failures)
+        if reg.mode == "single-process":
+            result.unreliable = [t for t in data.single_process_unreliable if not names or t in names]
+        targettest.write_result(result, record)
+        step.note("results:\n" + targettest.summary(result) + f"\n    record: {record}")
+    if result.real_failures or run == 0:
+        raise TargetTestsFailed(
+            f"{cell.id}: {len(result.real_failures)} test(s) failed on the target"
+            + (" (no test ran)" if run == 0 else ""),
+            hint=f"see {step.log}; a difference that is emulation's, not CPython's, belongs in matrix/target-tests.toml",
+        )
+    return result

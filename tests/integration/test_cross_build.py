@@ -150,3 +150,20 @@ def test_sizes_report_and_regression_gate(main_job: subprocess.CompletedProcess[
     assert failed.returncode == 8
     assert "grew more than 2.0 %" in failed.stderr
     assert f"{CELL} / interpreter (stripped)" in failed.stderr and "+10.0" in failed.stderr
+
+
+def test_cpython_regression_tests_run_on_the_target(main_job: subprocess.CompletedProcess[str]) -> None:
+    """A small regrtest subset under qemu-arm; its -j2 workers are child interpreters started through binfmt."""
+    assert main_job.returncode == 0
+    done = invoke("test-target", "--tests", "test_zlib test_struct test_json", "--jobs", "2")
+    assert done.returncode == 0, done.stderr
+    record = json.loads((ARTIFACTS / "reports" / "target-tests" / f"{CELL}.json").read_text())
+    assert record["tests"] == ["test_zlib", "test_struct", "test_json"]
+    assert record["mode"] == "binfmt", record["note"]
+    # 3.13.5's three files hold 299 tests, 9 of them skipped on this target.
+    assert record["run"] > 250 and record["passed"] > 250
+    assert record["real_failures"] == 0 and record["failed"] == 0
+    assert record["run"] == record["passed"] + record["skipped"] + len(record["failures"])
+    # The rule this run registered (named in its note) was removed when it ended.
+    rule = record["note"].split("'")[1]
+    assert rule.startswith("crosspython-qemu-arm-") and not (Path("/proc/sys/fs/binfmt_misc") / rule).exists()
