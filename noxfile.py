@@ -38,24 +38,15 @@ RESULTS = ROOT / "artifacts" / "matrix"
 HOST_PYTHONS = ["3.10", "3.11", "3.12", "3.13"]
 
 
-def _family(triplet: str) -> str:
-    """Architecture family tag: arm, powerpc, mips, aarch64, ..."""
-    arch = triplet.split("-", 1)[0]
-    for family in ("aarch64", "arm", "powerpc", "mips"):
-        if arch.startswith(family):
-            return family
-    return arch
-
-
 CELLS = [
     nox.param(
         version.short,
         triplet,
         id=f"{version.tag}-{triplet}",
-        tags=[_family(triplet), version.tag],
+        tags=[target.family, version.tag],
     )
     for version in MATRIX.versions.values()
-    for triplet in MATRIX.targets
+    for triplet, target in MATRIX.targets.items()
 ]
 
 

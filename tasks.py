@@ -99,13 +99,28 @@ def verify(
     pipeline.verify(session_for(c, python=python, triplet=triplet, variant=variant, rfs=rfs, verbose=verbose))
 
 
-@task(auto_shortflags=False, help=_h("triplet", "verbose"))
+@task(auto_shortflags=False, help=_h("triplet", "toolchain", "verbose"))
 @edge
-def rfs(c: Context, triplet: str | None = None, verbose: bool = False) -> None:
-    """Provision the default RFS artifacts/rfs/<triplet> from Debian's target-architecture packages."""
-    s = session_for(c, triplet=triplet, verbose=verbose)
+def rfs(c: Context, triplet: str | None = None, toolchain: str | None = None, verbose: bool = False) -> None:
+    """Provision the default RFS artifacts/rfs/<triplet>: Debian's packages, or `deps` where Debian has none."""
+    s = session_for(c, triplet=triplet, toolchain=toolchain, verbose=verbose)
     pipeline.ensure_rfs(s)
     print(s.layout.default_rfs(s.cell.target.triplet))
+
+
+@task(auto_shortflags=False, help=_h("triplet", "rfs", "toolchain", "jobs", "verbose"))
+@edge
+def deps(
+    c: Context,
+    triplet: str | None = None,
+    rfs: str | None = None,
+    toolchain: str | None = None,
+    jobs: int = 0,
+    verbose: bool = False,
+) -> None:
+    """Cross-build zlib, bzip2, xz, libffi, sqlite, OpenSSL from pinned sources (matrix/deps.toml) into the RFS."""
+    s = session_for(c, triplet=triplet, rfs=rfs, toolchain=toolchain, jobs=jobs, verbose=verbose)
+    print(pipeline.build_deps(s))
 
 
 @task(auto_shortflags=False, help=_h("python", "verbose"))

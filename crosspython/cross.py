@@ -230,7 +230,11 @@ def run_cross(plan: CrossPlan, runner: Runner, layout: Layout) -> None:
             plan.build_dir.mkdir(parents=True)
             write_if_different(plan.build_dir / "config.site", plan.config_site)
             with runner.step(scope, "configure") as step:
-                mode = "RFS as --sysroot" if plan.sysroot else "RFS via -I/-L (no libc in the RFS)"
+                mode = (
+                    "RFS as --sysroot"
+                    if plan.sysroot
+                    else "RFS via -I/-L (no libc headers in the RFS: the tool-chain links with its own libc)"
+                )
                 step.note(mode)
                 step.run(plan.configure, cwd=plan.build_dir, env=env, hint=f"see {plan.build_dir / 'config.log'}")
             configured.write(plan.inputs)

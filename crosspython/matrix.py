@@ -25,6 +25,7 @@ MATRIX_DIR = Path(__file__).resolve().parent.parent / "matrix"
 _TRIPLET_RE = re.compile(r"^[a-z0-9_]+(-[a-z0-9_]+){1,3}$")
 _SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 _CONFIG_SITE_KEY_RE = re.compile(r"^ac_cv_[A-Za-z0-9_]+$")
+DEPS_SOURCES = ("debian", "source")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -41,6 +42,10 @@ class Target:
     platform_machine: str
     debian_arch: str
     config_site: tuple[tuple[str, str], ...]
+    libc_dev_package: str = ""
+    deps: str = "debian"  # "debian": the default RFS from debian_arch's packages; "source": `deps`
+    openssl_target: str = ""
+    family: str = ""  # architecture family (a nox tag); the arch part of the triplet when not given
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -96,6 +101,36 @@ class RfsSpec:
 
 
 @dataclass(frozen=True, kw_only=True)
+class Dep:
+    """A target library cross-built from a pinned source tarball (matrix/deps.toml)."""
+
+    name: str
+    version: str
+    tarball: str
+    size: int
+    sha256: str
+    top: str  # the tarball's top directory
+    upstream_url: str  # "" when no upstream file has these bytes (a Debian repack)
+    debian: DebianSource | None
+    build: str  # how it is configured: one of crosspython.deps.BUILDERS
+    in_tree: bool  # built in a copy of its source tree (its build system cannot build out of tree)
+    configure_args: tuple[str, ...]
+    make_args: tuple[str, ...]
+    install_args: tuple[str, ...]
+    install_files: tuple[tuple[str, str], ...]  # (file in the build tree, path under the prefix)
+    env: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True, kw_only=True)
+class DepsSpec:
+    """The libraries `invoke deps` builds, and which of the tool-chain's files seed the RFS."""
+
+    libraries: tuple[Dep, ...]
+    seed_include: tuple[str, ...]
+    seed_exclude: tuple[str, ...]
+
+
+@dataclass(frozen=True, kw_only=True)
 class Cell:
     """One build: a version for a target in a variant. Its id names its directories and logs."""
 
@@ -114,6 +149,7 @@ class Matrix:
     versions: dict[str, Version]
     variants: dict[str, Variant]
     rfs: RfsSpec
+    deps: DepsSpec = DepsSpec(libraries=(), seed_include=(), seed_exclude=())
 
     def target(self, triplet: str) -> Target:
         return _lookup(self.targets, triplet, "target triplet", "matrix/targets.toml")
@@ -169,6 +205,9 @@ class _Fields:
             raise ConfigError(f"{self.where}: {key!r} must be one of {choices}, got {value}")
         return value
 
+    def flag(self, key: str, default: Any = ...) -> bool:
+        return bool(self._get(key, bool, default))
+
     def texts(self, key: str, default: Any = ...) -> tuple[str, ...]:
         value = self._get(key, list, default)
         if not all(isinstance(item, str) for item in value):
@@ -184,7 +223,7 @@ class _Fields:
 
 
 def _kind_name(kind: type | tuple[type, ...]) -> str:
-    names: dict[object, str] = {str: "a string", int: "an integer", list: "a list", dict: "a table"}
+    names: dict[object, str] = {str: "a string", int: "an integer", list: "a list", dict: "a table", bool: "true/false"}
     return names.get(kind, str(kind))
 
 
@@ -222,8 +261,16 @@ def _parse_target(triplet: str, raw: dict[str, Any], where: str) -> Target:
         platform_machine=f.text("platform_machine"),
         debian_arch=f.text("debian_arch", ""),
         config_site=tuple(site),
+        libc_dev_package=f.text("libc_dev_package", ""),
+        deps=f.text("deps", "debian"),
+        openssl_target=f.text("openssl_target", ""),
+        family=f.text("family", triplet.split("-", 1)[0]),
     )
     f.done()
+    if target.deps not in DEPS_SOURCES:
+        raise ConfigError(f"{f.where}: 'deps' must be one of {', '.join(DEPS_SOURCES)}, got {target.deps!r}")
+    if target.deps == "debian" and not target.debian_arch:
+        raise ConfigError(f'{f.where}: deps = "debian" needs a debian_arch (or use deps = "source")')
     return target
 
 
@@ -234,12 +281,7 @@ def _parse_version(short: str, raw: dict[str, Any], where: str) -> Version:
     full = f.text("full")
     if not full.startswith(short + "."):
         raise ConfigError(f"{f.where}: full = {full!r} is not a {short} release")
-    debian_raw = f.table("debian", None)
-    debian = None
-    if debian_raw is not None:
-        d = _Fields(debian_raw, f"{f.where}.debian")
-        debian = DebianSource(package=d.text("package"), suite=d.text("suite"), file=d.text("file"))
-        d.done()
+    debian = _parse_debian(f.table("debian", None), f.where)
     size = f.number("size")
     if size <= 0:
         raise ConfigError(f"{f.where}: size must be positive")
@@ -256,6 +298,76 @@ def _parse_version(short: str, raw: dict[str, Any], where: str) -> Version:
     )
     f.done()
     return version
+
+
+def _parse_debian(raw: dict[str, Any] | None, where: str) -> DebianSource | None:
+    if raw is None:
+        return None
+    d = _Fields(raw, f"{where}.debian")
+    debian = DebianSource(package=d.text("package"), suite=d.text("suite"), file=d.text("file"))
+    d.done()
+    return debian
+
+
+def _string_table(raw: dict[str, Any] | None, where: str) -> tuple[tuple[str, str], ...]:
+    items = tuple((raw or {}).items())
+    if not all(isinstance(v, str) for _, v in items):
+        raise ConfigError(f"{where}: values must be strings")
+    return items
+
+
+def _parse_dep(name: str, raw: dict[str, Any], where: str, builders: tuple[str, ...]) -> Dep:
+    f = _Fields(raw, f"{where} [libraries.{name}]")
+    size = f.number("size")
+    build = f.text("build")
+    if build not in builders:
+        raise ConfigError(f"{f.where}: build = {build!r} is not one of {', '.join(builders)}")
+    in_tree = f.flag("in_tree", False)
+    dep = Dep(
+        name=name,
+        version=f.text("version"),
+        tarball=f.text("tarball"),
+        size=size,
+        sha256=f.text("sha256", pattern=_SHA256_RE),
+        top=f.text("top"),
+        upstream_url=f.text("upstream_url", ""),
+        debian=_parse_debian(f.table("debian", None), f.where),
+        build=build,
+        in_tree=in_tree,
+        configure_args=f.texts("configure_args", []),
+        make_args=f.texts("make_args", []),
+        install_args=f.texts("install_args", []),
+        install_files=_string_table(f.table("install_files", None), f"{f.where}.install_files"),
+        env=_string_table(f.table("env", None), f"{f.where}.env"),
+    )
+    f.done()
+    if size <= 0:
+        raise ConfigError(f"{f.where}: size must be positive")
+    if not dep.upstream_url and dep.debian is None:
+        raise ConfigError(f"{f.where}: needs an upstream_url or a [debian] source to fetch from")
+    return dep
+
+
+# How each library's build system is driven; the code for each is crosspython.deps.BUILDERS.
+DEP_BUILDERS = ("autoconf", "zlib", "make", "openssl")
+
+
+def load_deps(path: Path) -> DepsSpec:
+    """matrix/deps.toml, validated."""
+    data = _read_toml(path)
+    seed = _Fields(data.pop("seed", {}), f"{path} [seed]")
+    libraries = data.pop("libraries", {})
+    if data:
+        raise ConfigError(f"{path}: unknown top-level key(s) {', '.join(sorted(data))}")
+    if not isinstance(libraries, dict) or not libraries:
+        raise ConfigError(f"{path}: needs at least one [libraries.<name>] table")
+    spec = DepsSpec(
+        libraries=tuple(_parse_dep(k, v, str(path), DEP_BUILDERS) for k, v in libraries.items()),
+        seed_include=seed.texts("include"),
+        seed_exclude=seed.texts("exclude", []),
+    )
+    seed.done()
+    return spec
 
 
 def _parse_variant(name: str, raw: dict[str, Any], where: str) -> Variant:
@@ -300,4 +412,7 @@ def load_matrix(directory: Path = MATRIX_DIR) -> Matrix:
     f = _Fields(_read_toml(rfs_path), str(rfs_path))
     rfs = RfsSpec(suite=f.text("suite"), packages=f.texts("packages"), exclude=f.texts("exclude", []))
     f.done()
-    return Matrix(targets=targets, versions=versions, variants=variants, rfs=rfs)
+    deps_path = directory / "deps.toml"
+    # Optional: a matrix with only Debian-provided targets needs no source-built libraries.
+    deps = load_deps(deps_path) if deps_path.exists() else DepsSpec(libraries=(), seed_include=(), seed_exclude=())
+    return Matrix(targets=targets, versions=versions, variants=variants, rfs=rfs, deps=deps)

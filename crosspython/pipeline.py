@@ -11,14 +11,16 @@ import os
 import shutil
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 
-from . import apt, native, rfs, sizes, sources, targettest, toolchain
+from . import apt, deps, native, rfs, sizes, sources, targettest, toolchain
 from .cross import CrossPlan, inspect_rfs, plan_cross, run_cross
 from .errors import ConfigError, CrossPythonError, SizeRegression, TargetTestsFailed, ToolMissing
 from .install import InstallPlan, plan_install, run_install, run_stage
 from .layout import Stamp, fingerprint, write_json_atomic
-from .matrix import Target, Version
+from .matrix import DebianSource, Dep, Target, Version
+from .runner import Step
 from .session import Session
 from .verify import CheckResult, run_verify
 
@@ -39,21 +41,29 @@ def fetch_source(session: Session, version: Version | None = None) -> Path:
         session.runner.skip(scope, "fetch", f"{source_dir} unpacked from the pinned tarball")
         return source_dir
     with session.runner.step(scope, "fetch") as step:
-        debian_url = None
-        if version.debian is not None:
-            debian = version.debian
+        return sources.fetch_cpython(version, session.layout, step, _debian_url(session, step, version.debian))
 
-            def debian_url() -> str:
-                state = apt.AptState(
-                    session.layout.apt_dir(f"src-{debian.suite}"),
-                    apt.source_lines(_mirror(session), debian.suite, kind="deb-src"),
-                )
-                for uri in state.source_uris(step, debian.package):
-                    if uri.filename == debian.file:
-                        return uri.url
-                raise ConfigError(f"the Debian source package {debian.package} has no file {debian.file}")
 
-        return sources.fetch_cpython(version, session.layout, step, debian_url)
+def _debian_url(session: Session, step: Step, debian: DebianSource | None) -> Callable[[], str] | None:
+    """A function giving `debian`'s file's address in the Debian source archive (asked only when needed)."""
+    if debian is None:
+        return None
+    found = debian
+
+    def url() -> str:
+        state = apt.AptState(
+            session.layout.apt_dir(f"src-{found.suite}"),
+            apt.source_lines(_mirror(session), found.suite, kind="deb-src"),
+        )
+        for uri in state.source_uris(step, found.package):
+            if uri.filename == found.file:
+                return uri.url
+        raise ConfigError(
+            f"the Debian source package {found.package} in {found.suite} has no file {found.file} any more",
+            hint="the archive moved on: update the pin in matrix/, or put the pinned file into artifacts/downloads/",
+        )
+
+    return url
 
 
 def _native_plan(session: Session, source_dir: Path) -> native.NativePlan:
@@ -76,11 +86,74 @@ def build_native(session: Session) -> native.NativePlan:
 
 
 def ensure_rfs(session: Session) -> Path:
-    """The session's RFS; the default one is provisioned (or reused) here."""
+    """The session's RFS; the default one is provisioned (or reused) here, as the target's data says."""
+    if not session.rfs_is_default:
+        return session.rfs
+    if session.cell.target.deps == "source":
+        return build_deps(session)
+    toolchain.require_host_tools("apt-get", "dpkg")
+    return rfs.provision(session.cell.target, session.matrix.rfs, session.layout, session.runner, _mirror(session))
+
+
+def fetch_dep(session: Session, dep: Dep) -> Path:
+    """A library's unpacked, verified source tree (matrix/deps.toml)."""
+    dest = session.layout.root / "src" / "deps"
+    inputs = {"sha256": dep.sha256}
+    if Stamp(dest / dep.top).matches(inputs):
+        return dest / dep.top
+    with session.runner.step(f"sources-{dep.name}", "fetch") as step:
+        pin = sources.Pin(filename=dep.tarball, size=dep.size, sha256=dep.sha256)
+        chain = [sources.Source("upstream", lambda: dep.upstream_url)] if dep.upstream_url else []
+        url = _debian_url(session, step, dep.debian)
+        if url is not None:
+            chain.append(sources.Source("the Debian source archive", url))
+        tarball = sources.fetch(pin, session.layout.downloads, chain, say=step.note)
+        return sources.unpack(tarball, dest, dep.top, inputs, step)
+
+
+def build_deps(session: Session) -> Path:
+    """Cross-build matrix/deps.toml's libraries for the target; assemble (or add them to) the RFS."""
+    target = session.cell.target
+    toolchain.require_host_tools("make", "perl", "tclsh")
+    chain = toolchain.find_toolchain(target, session.toolchain)
+    libdir = deps.libc_dir(chain, target)
+    spec = session.matrix.deps
+    if not spec.libraries:
+        raise ConfigError("matrix/deps.toml lists no libraries")
+    if session.rfs_is_default and target.deps != "source":
+        raise ConfigError(
+            f"the default RFS of {target.triplet} comes from Debian's {target.debian_arch} packages (`invoke rfs`)",
+            hint="to add source-built libraries to an RFS of your own: `invoke deps --rfs DIR`",
+        )
+    ctx = deps.Context(
+        target=target,
+        toolchain=chain,
+        build_triplet=_host_triplet(),
+        jobs=session.jobs,
+        ccache=toolchain.ccache(),
+    )
+    version = chain.version()
+    scope = f"deps-{target.triplet}"
+    plans = []
+    for dep in spec.libraries:
+        fetch_dep(session, dep)
+        plan = deps.plan_dep(dep, ctx, layout=session.layout, toolchain_version=version,
+                             host_path=os.environ.get("PATH", ""))  # fmt: skip
+        deps.run_dep(plan, session.runner, session.layout, scope)
+        plans.append(plan)
+    seed = deps.seed_files(libdir, spec)
     if session.rfs_is_default:
-        toolchain.require_host_tools("apt-get", "dpkg")
-        return rfs.provision(session.cell.target, session.matrix.rfs, session.layout, session.runner, _mirror(session))
+        return deps.assemble_rfs(session.rfs, seed, plans, session.runner, session.layout, scope)
+    deps.add_to_rfs(session.rfs, seed, plans, session.runner, scope)
     return session.rfs
+
+
+def _host_triplet() -> str:
+    """The build host's GNU triplet, as gcc names it (the --build of every cross configure)."""
+    out = subprocess.run(["gcc", "-dumpmachine"], capture_output=True, text=True, check=False)
+    if out.returncode != 0 or not out.stdout.strip():
+        raise ToolMissing("gcc", "gcc")
+    return out.stdout.strip()
 
 
 def _build_triplet(source_dir: Path) -> str:
@@ -104,6 +177,9 @@ def plan_cell(session: Session, *, build: bool) -> CrossPlan:
         native_plan = _native_plan(session, session.layout.source_dir(session.cell.version))
         rfs_dir = session.rfs
     source_dir = native_plan.source_dir
+    rfs_layout = inspect_rfs(rfs_dir, target.triplet)
+    if not rfs_layout.has_libc:
+        deps.libc_dir(chain, target)  # the tool-chain's own libc must do: fail now, naming its package
     return plan_cross(
         session.cell,
         layout=session.layout,
@@ -111,7 +187,7 @@ def plan_cell(session: Session, *, build: bool) -> CrossPlan:
         build_python=native_plan.python,
         toolchain=chain,
         toolchain_version=chain.version(),
-        rfs=inspect_rfs(rfs_dir, target.triplet),
+        rfs=rfs_layout,
         build_triplet=_build_triplet(source_dir),
         jobs=session.jobs,
         ccache=toolchain.ccache(),

@@ -20,6 +20,9 @@ HOST_TOOLS: dict[str, str] = {
     "xz": "xz-utils",
     "dpkg": "dpkg",
     "apt-get": "apt",
+    # Building target libraries from source (`invoke deps`): OpenSSL's Configure, sqlite's generators.
+    "perl": "perl",
+    "tclsh": "tcl",
 }
 OPTIONAL_HOST_TOOLS: dict[str, str] = {"ccache": "ccache"}
 QEMU_PACKAGE = "qemu-user"
@@ -106,4 +109,14 @@ def missing_packages(targets: list[Target]) -> list[str]:
     for target in targets:
         wanted[f"{target.toolchain_prefix}-gcc"] = target.toolchain_package
         wanted[target.qemu] = QEMU_PACKAGE
-    return sorted({package for tool, package in wanted.items() if shutil.which(tool) is None})
+    missing = {package for tool, package in wanted.items() if shutil.which(tool) is None}
+    # The tool-chain's libc development files are a Recommends of gcc-<triplet>, not a Depends.
+    missing |= {t.libc_dev_package for t in targets if t.libc_dev_package and not _installed(t.libc_dev_package)}
+    return sorted(missing)
+
+
+def _installed(package: str) -> bool:
+    if shutil.which("dpkg-query") is None:
+        return False  # not a Debian system: the package is reported missing, and setup names it
+    out = subprocess.run(["dpkg-query", "-W", "-f=${Status}", package], capture_output=True, text=True, check=False)
+    return out.returncode == 0 and out.stdout.strip().endswith(" installed")

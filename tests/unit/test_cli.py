@@ -87,7 +87,7 @@ def test_real_tasks_unknown_triplet() -> None:
     done = _invoke("cross", "--triplet", "sparc-sun-solaris")
     assert done.returncode == 2
     assert "error: unknown target triplet 'sparc-sun-solaris'" in done.stderr
-    assert "known: arm-linux-gnueabihf" in done.stderr
+    assert "known: " in done.stderr and "arm-linux-gnueabihf" in done.stderr
     assert "Traceback" not in done.stderr
 
 

@@ -89,14 +89,15 @@ def test_a_new_triplet_is_a_data_change(tmp_path: Path) -> None:
     directory = _copy(tmp_path)
     with (directory / "targets.toml").open("a") as handle:
         handle.write(
-            '\n[targets."aarch64-linux-gnu"]\ntoolchain_prefix = "aarch64-linux-gnu"\n'
-            'toolchain_package = "gcc-aarch64-linux-gnu"\nqemu = "qemu-aarch64"\nelf_machine = "AARCH64"\n'
-            'elf_class = 64\nendianness = "little"\nplatform_machine = "aarch64"\ndebian_arch = "arm64"\n'
+            '\n[targets."riscv64-linux-gnu"]\ntoolchain_prefix = "riscv64-linux-gnu"\n'
+            'toolchain_package = "gcc-riscv64-linux-gnu"\nqemu = "qemu-riscv64"\nelf_machine = "RISCV"\n'
+            'elf_class = 64\nendianness = "little"\nplatform_machine = "riscv64"\ndebian_arch = "riscv64"\n'
         )
     matrix = load_matrix(directory)
-    cell = matrix.cell(python="3.13", triplet="aarch64-linux-gnu", variant="sections")
-    assert cell.id == "cp313-aarch64-linux-gnu-sections"
+    cell = matrix.cell(python="3.13", triplet="riscv64-linux-gnu", variant="sections")
+    assert cell.id == "cp313-riscv64-linux-gnu-sections"
     assert cell.target.config_site == ()
+    assert cell.target.deps == "debian"  # the default: its libraries are Debian's riscv64 packages
 
 
 def test_dataclasses_are_frozen(matrix: Matrix) -> None:
