@@ -219,7 +219,7 @@ def sizes(
 )
 @edge
 def setup(c: Context, triplet: str | None = None, dry_run: bool = False) -> None:
-    """Install the Debian packages needed: make, gcc, pkg-config, ccache, qemu-user, cross tool-chains."""
+    """Install the Debian packages needed: make, gcc, pkg-config, ccache, qemu-user, perl, tcl, cross tool-chains and their libc."""
     matrix = load_matrix()
     targets = [matrix.target(triplet)] if triplet else list(matrix.targets.values())
     missing = pipeline.setup(targets, dry_run=dry_run)

@@ -27,7 +27,7 @@ HELP = {
     "triplet": "target triplet, e.g. arm-linux-gnueabihf (default; see matrix/targets.toml)",
     "variant": "build variant from matrix/variants.toml (default: default)",
     "rfs": "the board's root file system on this host (default: $RFS, else artifacts/rfs/<triplet> "
-    "provisioned from Debian packages)",
+    "provisioned by `rfs`: Debian packages, or `deps` where Debian has none)",
     "toolchain": "your own tool-chain: its bin/ directory or its <prefix>-gcc (default: <triplet>-gcc on PATH)",
     "jobs": "parallel make jobs (default 0: number of CPUs)",
     "verbose": "stream every command's output, not just the step headers",

@@ -72,3 +72,14 @@ def test_setup_lists_packages_of_missing_tools(matrix: Matrix, tmp_path: Path, m
     assert {"gcc-arm-linux-gnueabihf", "qemu-user", "ccache", "make", "pkg-config"} <= set(packages)
     monkeypatch.setenv("PATH", os.defpath + ":" + str(_sdk(tmp_path, "arm-linux-gnueabihf")))
     assert "gcc-arm-linux-gnueabihf" not in missing_packages([matrix.target("arm-linux-gnueabihf")])
+
+
+def test_setup_adds_the_toolchains_libc_dev_package(matrix: Matrix, monkeypatch: pytest.MonkeyPatch) -> None:
+    """gcc-<triplet> only recommends its libc headers; targets built on the tool-chain's libc need them."""
+    from crosspython import toolchain
+
+    ppc = matrix.target("powerpc-linux-gnu")
+    monkeypatch.setattr(toolchain, "_installed", lambda package: False)
+    assert "libc6-dev-powerpc-cross" in missing_packages([ppc])
+    monkeypatch.setattr(toolchain, "_installed", lambda package: package == "libc6-dev-powerpc-cross")
+    assert "libc6-dev-powerpc-cross" not in missing_packages([ppc])
