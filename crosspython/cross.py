@@ -8,6 +8,7 @@ RFS's .pc files, never the host's.
 
 from __future__ import annotations
 
+import re
 import shlex
 from dataclasses import dataclass
 from pathlib import Path
@@ -210,6 +211,34 @@ def check_required_modules(plan: CrossPlan, make_log: Path) -> None:
     )
 
 
+# -I/-L options that name the build host's own headers or libraries (not the RFS's, which are
+# absolute paths under the RFS). 3.11's setup.py, for one, adds /usr/include/<multiarch> and
+# /usr/lib/<multiarch> of the *build host* when the compiler reports a multiarch name.
+_HOST_PATH_RE = re.compile(r"(?:^|\s)(-[IL]\s?/(?:usr/(?:local/)?)?(?:include|lib\w*)(?:/[^\s'\"]*)?)")
+
+
+def host_paths_in(log_text: str) -> list[str]:
+    """The distinct -I/-L options of the build log that point into the build host's system directories."""
+    found: dict[str, None] = {}
+    for line in log_text.splitlines():
+        if line.startswith(("$ ", "#")):
+            continue  # our own echo of the command, not the compiler's
+        for match in _HOST_PATH_RE.finditer(line):
+            found[match.group(1).replace(" ", "")] = None
+    return list(found)
+
+
+def check_no_host_paths(plan: CrossPlan, make_log: Path) -> None:
+    """Fail when the build compiled or linked with the build host's headers or libraries."""
+    text = make_log.read_text(errors="replace") if make_log.is_file() else ""
+    leaked = host_paths_in(text)
+    if leaked:
+        raise BuildIncomplete(
+            f"{plan.cell.id}: the build used the build host's directories: {', '.join(leaked[:6])}",
+            hint=f"the target's headers and libraries must come from the RFS only; see {make_log}",
+        )
+
+
 def run_cross(plan: CrossPlan, runner: Runner, layout: Layout) -> None:
     """Configure (when its inputs changed) and build the cell; check its modules."""
     scope = plan.cell.id
@@ -241,5 +270,6 @@ def run_cross(plan: CrossPlan, runner: Runner, layout: Layout) -> None:
         with runner.step(scope, "make") as step:
             step.run(plan.make, cwd=plan.build_dir, env=env)
             check_required_modules(plan, step.log)
+            check_no_host_paths(plan, step.log)
             step.note(f"required modules present: {', '.join(plan.cell.version.required_modules)}")
         built.write(plan.inputs)

@@ -160,3 +160,17 @@ def test_inspect_rfs_finds_library_dirs(tmp_path: Path, layout_kind: str) -> Non
         rfs / p for p in ("usr/lib/arm-linux-gnueabihf", "lib/arm-linux-gnueabihf", "usr/lib", "lib")
     )
     assert not found.has_libc
+
+
+def test_host_include_and_library_dirs_in_a_build_log_are_found() -> None:
+    from crosspython.cross import host_paths_in
+
+    log = (
+        "$ make -j2 CFLAGS=-I/usr/include\n"  # our echo of the command line: not the compiler's
+        "gcc -I/srv/rfs/usr/include -L/srv/rfs/usr/lib -Wl,-rpath-link,/usr/lib x.c\n"
+        "gcc -I/usr/include/arm-linux-gnueabihf -I/srv/rfs/usr/include -c _ssl.c\n"
+        "gcc -shared -L /usr/lib -L/usr/local/lib64 -lssl -o _ssl.so\n"
+        "gcc -I/usr/include/arm-linux-gnueabihf -c _hashlib.c\n"
+    )
+    assert host_paths_in(log) == ["-I/usr/include/arm-linux-gnueabihf", "-L/usr/lib", "-L/usr/local/lib64"]
+    assert host_paths_in("gcc -I./Include -I/srv/rfs/usr/include -c x.c\n") == []
