@@ -19,6 +19,7 @@ from .layout import Layout, Stamp, file_lock, remove_tree, write_if_different
 from .matrix import Cell
 from .native import ccache_env
 from .runner import Runner
+from .sources import source_inputs
 from .toolchain import Toolchain
 
 # Which target library each required extension module needs: for the error hint only.
@@ -163,7 +164,7 @@ def plan_cross(
     site = config_site(cell)
     inputs = {
         "cell": cell.id,
-        "sha256": cell.version.sha256,
+        **source_inputs(cell.version),  # the pin, and the patches when the version has any
         "configure": [Path(configure[0]).name, *configure[1:]],
         "config_site": site,
         "toolchain": toolchain_version,

@@ -89,3 +89,9 @@ class TargetTestsFailed(CrossPythonError):
     """`test-target`: CPython's regression tests failed on the target (beyond the expected ones)."""
 
     exit_code = 9
+
+
+class PatchFailed(CrossPythonError):
+    """A patch of patches/<version>/ does not apply cleanly to the pinned source."""
+
+    exit_code = 10

@@ -16,6 +16,7 @@ from typing import Any
 from .layout import Layout, Stamp, file_lock, remove_tree
 from .matrix import Version
 from .runner import Runner
+from .sources import source_inputs
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -50,7 +51,7 @@ def plan_native(
     make = ("make", f"-j{jobs}", "all")
     env = ccache_env(ccache, layout.root.parent)
     inputs = {
-        "sha256": version.sha256,
+        **source_inputs(version),  # the pin, and the patches when the version has any
         "configure": [configure[0].rsplit("/", 1)[-1], *configure[1:]],
         "cc": cc_version,
     }

@@ -36,7 +36,7 @@ def fetch_source(session: Session, version: Version | None = None) -> Path:
     version = version or session.cell.version
     scope = f"sources-{version.tag}"
     source_dir = session.layout.source_dir(version)
-    inputs = {"sha256": version.sha256}
+    inputs = sources.source_inputs(version)
     if Stamp(source_dir).matches(inputs):
         session.runner.skip(scope, "fetch", f"{source_dir} unpacked from the pinned tarball")
         return source_dir

@@ -15,12 +15,14 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from .errors import CrossPythonError, DownloadError
-from .layout import Layout, Stamp, file_lock, remove_tree
+from .errors import CrossPythonError, DownloadError, PatchFailed
+from .layout import PROJECT_ROOT, Layout, Stamp, file_lock, remove_tree
 from .matrix import Version
 from .runner import Step
 
+PATCHES_DIR = PROJECT_ROOT / "patches"
 CHUNK = 1 << 16
 CONNECT_TIMEOUT = 30.0
 
@@ -125,8 +127,19 @@ def version_pin(version: Version) -> Pin:
     return Pin(filename=version.tarball, size=version.size, sha256=version.sha256)
 
 
-def unpack(archive: Path, dest: Path, top: str, inputs: dict[str, str], step: Step) -> Path:
-    """Unpack `archive` (whose top directory is `top`) to dest/top, once per archive content."""
+def unpack(
+    archive: Path,
+    dest: Path,
+    top: str,
+    inputs: dict[str, Any],
+    step: Step,
+    prepare: Callable[[Path], None] | None = None,
+) -> Path:
+    """Unpack `archive` (whose top directory is `top`) to dest/top, once per archive content.
+
+    `prepare` (patching) runs on the unpacked tree before it is moved into place and stamped, so
+    a tree that failed to patch is never used.
+    """
     target = dest / top
     stamp = Stamp(target)
     if stamp.matches(inputs):
@@ -149,6 +162,8 @@ def unpack(archive: Path, dest: Path, top: str, inputs: dict[str, str], step: St
                     tar.extractall(tmp, filter="data")
                 else:  # pragma: no cover - Pythons without PEP 706; the names were checked above
                     tar.extractall(tmp)
+            if prepare is not None:
+                prepare(tmp / top)
             os.replace(tmp / top, target)
         finally:
             remove_tree(tmp)
@@ -164,7 +179,50 @@ def cpython_sources(version: Version, debian_url: Callable[[], str] | None) -> l
     return sources
 
 
-def fetch_cpython(version: Version, layout: Layout, step: Step, debian_url: Callable[[], str] | None) -> Path:
+def patches_for(version: Version, root: Path = PATCHES_DIR) -> list[Path]:
+    """patches/<X.Y>/*.patch, in name order."""
+    return sorted((root / version.short).glob("*.patch"))
+
+
+def patch_digests(version: Version, root: Path = PATCHES_DIR) -> dict[str, str]:
+    """{patch name: sha256}: part of every input that depends on the patched source."""
+    return {p.name: sha256_of(p) for p in patches_for(version, root)}
+
+
+def source_inputs(version: Version, root: Path = PATCHES_DIR) -> dict[str, Any]:
+    """What the unpacked (and patched) source tree of `version` is made from."""
+    inputs: dict[str, Any] = {"sha256": version.sha256}
+    digests = patch_digests(version, root)
+    if digests:  # no key without patches: unpatched versions keep their fingerprints
+        inputs["patches"] = digests
+    return inputs
+
+
+def apply_patches(tree: Path, patches: list[Path], step: Step) -> None:
+    """Apply each patch with `patch -p1`, after a dry run shows that it applies cleanly."""
+    for patch in patches:
+        trial = step.run(["patch", "-p1", "-N", "--dry-run", "-i", str(patch)], cwd=tree, check=False)
+        if trial.returncode != 0:
+            said = "\n".join(f"    {line}" for line in trial.output.strip().splitlines()[-6:])
+            raise PatchFailed(
+                f"{patch.parent.name}/{patch.name} does not apply cleanly to {tree.name}:\n{said}",
+                hint="the patch was written for another release: refresh it, or pin the release it was made for",
+            )
+        step.run(["patch", "-p1", "-N", "-s", "-i", str(patch)], cwd=tree)
+        step.note(f"applied patches/{patch.parent.name}/{patch.name}")
+
+
+def fetch_cpython(
+    version: Version, layout: Layout, step: Step, debian_url: Callable[[], str] | None, patches_root: Path = PATCHES_DIR
+) -> Path:
     pin = version_pin(version)
     tarball = fetch(pin, layout.downloads, cpython_sources(version, debian_url), say=step.note)
-    return unpack(tarball, layout.source_dir(version).parent, version.source_dirname, {"sha256": version.sha256}, step)
+    patches = patches_for(version, patches_root)
+    return unpack(
+        tarball,
+        layout.source_dir(version).parent,
+        version.source_dirname,
+        source_inputs(version, patches_root),
+        step,
+        prepare=(lambda tree: apply_patches(tree, patches, step)) if patches else None,
+    )

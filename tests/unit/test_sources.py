@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import http.server
 import io
+import shutil
 import tarfile
 import threading
 from collections.abc import Iterator
@@ -13,9 +14,10 @@ from typing import ClassVar
 
 import pytest
 
-from crosspython.errors import DownloadError
+from crosspython.errors import DownloadError, PatchFailed
+from crosspython.matrix import Matrix
 from crosspython.runner import Runner
-from crosspython.sources import Pin, Source, fetch, unpack
+from crosspython.sources import Pin, Source, apply_patches, fetch, patches_for, source_inputs, unpack
 
 PAYLOAD = b"pretend this is Python-3.13.5.tar.xz " * 1000
 
@@ -146,3 +148,46 @@ def test_unpack_rejects_members_outside_the_top_dir(tmp_path: Path, runner: Runn
     with pytest.raises(DownloadError, match="outside Python-9.9"), runner.step("s", "fetch") as step:
         unpack(archive, tmp_path / "src", "Python-9.9", {"sha256": "a"}, step)
     assert not (tmp_path / "src" / "Python-9.9").exists()
+
+
+PATCH = """--- a/README
++++ b/README
+@@ -1 +1 @@
+-hello
++hello, board
+"""
+
+
+@pytest.mark.skipif(shutil.which("patch") is None, reason="patch is not installed")
+def test_patches_are_applied_before_the_tree_is_trusted(tmp_path: Path, runner: Runner) -> None:
+    archive = _tarball(tmp_path, {"Python-9.9/README": b"hello\n"})
+    good = tmp_path / "0001-good.patch"
+    good.write_text(PATCH)
+    with runner.step("s", "fetch") as step:
+        target = unpack(archive, tmp_path / "src", "Python-9.9", {"sha256": "a", "patches": {"g": "1"}}, step,
+                        prepare=lambda tree: apply_patches(tree, [good], step))  # fmt: skip
+    assert (target / "README").read_text() == "hello, board\n"
+
+
+@pytest.mark.skipif(shutil.which("patch") is None, reason="patch is not installed")
+def test_a_patch_that_does_not_apply_fails_clearly_and_keeps_nothing(tmp_path: Path, runner: Runner) -> None:
+    archive = _tarball(tmp_path, {"Python-9.9/README": b"something else\n"})
+    bad = tmp_path / "3.99" / "0001-stale.patch"
+    bad.parent.mkdir()
+    bad.write_text(PATCH)
+    message = "3.99/0001-stale.patch does not apply cleanly to Python-9.9"
+    with pytest.raises(PatchFailed, match=message), runner.step("s", "fetch") as step:
+        unpack(archive, tmp_path / "src", "Python-9.9", {"sha256": "a"}, step,
+               prepare=lambda tree: apply_patches(tree, [bad], step))  # fmt: skip
+    assert not (tmp_path / "src" / "Python-9.9").exists()  # no half-patched tree for a rerun to trust
+    assert not list((tmp_path / "src").glob(".Python-9.9*"))
+
+
+def test_patched_versions_carry_their_patches_in_their_inputs(matrix: Matrix) -> None:
+    """Patched versions carry their patches in their inputs; unpatched ones keep the old fingerprint."""
+    v311, v313 = matrix.version("3.11"), matrix.version("3.13")
+    assert [p.name for p in patches_for(v311)] == [
+        "0001-setup.py-no-build-host-multiarch-dirs-when-cross-compiling.patch"
+    ]
+    assert set(source_inputs(v311)) == {"sha256", "patches"}
+    assert source_inputs(v313) == {"sha256": v313.sha256}
