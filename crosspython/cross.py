@@ -8,6 +8,7 @@ RFS's .pc files, never the host's.
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
 from dataclasses import dataclass
@@ -91,6 +92,7 @@ class CrossPlan:
     config_site: str
     sysroot: bool
     inputs: dict[str, Any]
+    toolchain_dirs: tuple[Path, ...] = ()  # the cross compiler's own include/lib directories
 
     @property
     def env_dict(self) -> dict[str, str]:
@@ -218,21 +220,32 @@ def check_required_modules(plan: CrossPlan, make_log: Path) -> None:
 _HOST_PATH_RE = re.compile(r"(?:^|\s)(-[IL]\s?/(?:usr/(?:local/)?)?(?:include|lib\w*)(?:/[^\s'\"]*)?)")
 
 
-def host_paths_in(log_text: str) -> list[str]:
-    """The distinct -I/-L options of the build log that point into the build host's system directories."""
+def host_paths_in(log_text: str, allowed: tuple[Path, ...] = (), *, exists: bool = False) -> list[str]:
+    """The distinct -I/-L options of the build log that point into the build host's system directories.
+
+    Directories under `allowed` (the cross tool-chain's own, e.g. /usr/lib/gcc-cross/<triplet>/12)
+    are the compiler's, not the host's. With exists=True only directories present on this host
+    count (3.11's setup.py names /usr/lib/termcap whether or not it exists; a missing one is inert).
+    """
     found: dict[str, None] = {}
     for line in log_text.splitlines():
         if line.startswith(("$ ", "#")):
             continue  # our own echo of the command, not the compiler's
         for match in _HOST_PATH_RE.finditer(line):
-            found[match.group(1).replace(" ", "")] = None
+            option = match.group(1).replace(" ", "")
+            path = Path(os.path.normpath(option[2:]))
+            if any(path == a or a in path.parents for a in allowed):
+                continue
+            if exists and not path.is_dir():
+                continue
+            found[option] = None
     return list(found)
 
 
 def check_no_host_paths(plan: CrossPlan, make_log: Path) -> None:
     """Fail when the build compiled or linked with the build host's headers or libraries."""
     text = make_log.read_text(errors="replace") if make_log.is_file() else ""
-    leaked = host_paths_in(text)
+    leaked = host_paths_in(text, plan.toolchain_dirs, exists=True)
     if leaked:
         raise BuildIncomplete(
             f"{plan.cell.id}: the build used the build host's directories: {', '.join(leaked[:6])}",

@@ -7,6 +7,7 @@ their outputs are already up to date.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import subprocess
@@ -197,8 +198,21 @@ def plan_cell(session: Session, *, build: bool) -> CrossPlan:
     )
 
 
+def _toolchain_dirs(gcc: Path) -> tuple[Path, ...]:
+    """The cross compiler's private directory and its target directory (e.g. /usr/arm-linux-gnueabihf)."""
+    dirs = []
+    for query in ("-print-libgcc-file-name", "-print-file-name=libc.so.6"):
+        out = subprocess.run([str(gcc), query], capture_output=True, text=True, check=False).stdout.strip()
+        if "/" in out:
+            resolved = Path(os.path.normpath(out)).parent
+            dirs.append(resolved if query.startswith("-print-libgcc") else resolved.parent)
+    return tuple(dirs)
+
+
 def build_cross(session: Session) -> CrossPlan:
     plan = plan_cell(session, build=True)
+    chain = toolchain.find_toolchain(session.cell.target, session.toolchain)
+    plan = dataclasses.replace(plan, toolchain_dirs=_toolchain_dirs(chain.tool("gcc")))
     run_cross(plan, session.runner, session.layout)
     return plan
 

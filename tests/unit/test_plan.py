@@ -174,3 +174,16 @@ def test_host_include_and_library_dirs_in_a_build_log_are_found() -> None:
     )
     assert host_paths_in(log) == ["-I/usr/include/arm-linux-gnueabihf", "-L/usr/lib", "-L/usr/local/lib64"]
     assert host_paths_in("gcc -I./Include -I/srv/rfs/usr/include -c x.c\n") == []
+
+
+def test_the_cross_compilers_own_dirs_and_missing_dirs_are_not_host_paths(tmp_path: Path) -> None:
+    from crosspython.cross import host_paths_in
+
+    log = (
+        "gcc -I/usr/lib/gcc-cross/arm-linux-gnueabihf/12/include -L/usr/lib/gcc-cross/arm-linux-gnueabihf/12 "
+        "-I/usr/lib/gcc-cross/arm-linux-gnueabihf/12/../../../../arm-linux-gnueabihf/include "
+        "-L/usr/lib/no-such-dir-here -L/usr/lib -c x.c\n"
+    )
+    allowed = (Path("/usr/lib/gcc-cross/arm-linux-gnueabihf/12"), Path("/usr/arm-linux-gnueabihf"))
+    assert host_paths_in(log, allowed) == ["-L/usr/lib/no-such-dir-here", "-L/usr/lib"]
+    assert host_paths_in(log, allowed, exists=True) == ["-L/usr/lib"]
