@@ -114,6 +114,7 @@ def plan_cross(
     host_pkg_config: str,
     host_path: str,
     rfs_fingerprint: str,
+    toolchain_dirs: tuple[Path, ...] = (),
 ) -> CrossPlan:
     """Everything the cross build runs, computed without running anything."""
     build_dir = layout.cross_dir(cell)
@@ -183,6 +184,7 @@ def plan_cross(
         config_site=site,
         sysroot=rfs.has_libc,
         inputs=inputs,
+        toolchain_dirs=toolchain_dirs,
     )
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 import fnmatch
 import os
 import shutil
-import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -210,24 +209,20 @@ def tidy_stage(stage: Path) -> int:
 
 def libc_dir(toolchain: Toolchain, target: Target) -> Path:
     """The directory of the tool-chain's libc.so.6 (its run-time C library), checked usable for linking."""
-    gcc = str(toolchain.tool("gcc"))
-    found: dict[str, str] = {}
-    for name in ("libc.so.6", "crt1.o"):
-        out = subprocess.run([gcc, f"-print-file-name={name}"], capture_output=True, text=True, check=False)
-        found[name] = out.stdout.strip()
-    if "/" not in found["libc.so.6"]:
+    libc = toolchain.print_file_name("libc.so.6")
+    if libc is None:
         raise ToolMissing(
             f"the C library of {toolchain.prefix}-gcc (libc.so.6)",
             target.libc_dev_package or None,
             extra="a vendor tool-chain must bring its libc (its sysroot's lib/)",
         )
-    if "/" not in found["crt1.o"]:
+    if toolchain.print_file_name("crt1.o") is None:
         raise ToolMissing(
             f"the C start files of {toolchain.prefix}-gcc (crt1.o)",
             target.libc_dev_package or None,
             extra="the tool-chain cannot link programs without its libc's development files",
         )
-    return Path(found["libc.so.6"]).resolve().parent
+    return libc.resolve().parent
 
 
 def seed_files(libdir: Path, spec: DepsSpec) -> list[Path]:

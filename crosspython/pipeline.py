@@ -7,7 +7,6 @@ their outputs are already up to date.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import shutil
 import subprocess
@@ -104,10 +103,7 @@ def fetch_dep(session: Session, dep: Dep) -> Path:
         return dest / dep.top
     with session.runner.step(f"sources-{dep.name}", "fetch") as step:
         pin = sources.Pin(filename=dep.tarball, size=dep.size, sha256=dep.sha256)
-        chain = [sources.Source("upstream", lambda: dep.upstream_url)] if dep.upstream_url else []
-        url = _debian_url(session, step, dep.debian)
-        if url is not None:
-            chain.append(sources.Source("the Debian source archive", url))
+        chain = sources.source_chain("upstream", dep.upstream_url, _debian_url(session, step, dep.debian))
         tarball = sources.fetch(pin, session.layout.downloads, chain, say=step.note)
         return sources.unpack(tarball, dest, dep.top, inputs, step)
 
@@ -195,24 +191,12 @@ def plan_cell(session: Session, *, build: bool) -> CrossPlan:
         host_pkg_config=shutil.which("pkg-config") or "pkg-config",
         host_path=os.environ.get("PATH", ""),
         rfs_fingerprint=rfs.rfs_fingerprint(rfs_dir),
+        toolchain_dirs=chain.own_dirs(),
     )
-
-
-def _toolchain_dirs(gcc: Path) -> tuple[Path, ...]:
-    """The cross compiler's private directory and its target directory (e.g. /usr/arm-linux-gnueabihf)."""
-    dirs = []
-    for query in ("-print-libgcc-file-name", "-print-file-name=libc.so.6"):
-        out = subprocess.run([str(gcc), query], capture_output=True, text=True, check=False).stdout.strip()
-        if "/" in out:
-            resolved = Path(os.path.normpath(out)).parent
-            dirs.append(resolved if query.startswith("-print-libgcc") else resolved.parent)
-    return tuple(dirs)
 
 
 def build_cross(session: Session) -> CrossPlan:
     plan = plan_cell(session, build=True)
-    chain = toolchain.find_toolchain(session.cell.target, session.toolchain)
-    plan = dataclasses.replace(plan, toolchain_dirs=_toolchain_dirs(chain.tool("gcc")))
     run_cross(plan, session.runner, session.layout)
     return plan
 

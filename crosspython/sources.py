@@ -171,12 +171,17 @@ def unpack(
     return target
 
 
-def cpython_sources(version: Version, debian_url: Callable[[], str] | None) -> list[Source]:
-    """python.org first, then the Debian source archive (byte-identical "orig" tarballs)."""
-    sources = [Source("python.org", lambda: version.upstream_url)]
+def source_chain(upstream: str, upstream_url: str, debian_url: Callable[[], str] | None) -> list[Source]:
+    """Upstream first (when it has an address), then the Debian source archive."""
+    sources = [Source(upstream, lambda: upstream_url)] if upstream_url else []
     if debian_url is not None:
         sources.append(Source("the Debian source archive", debian_url))
     return sources
+
+
+def cpython_sources(version: Version, debian_url: Callable[[], str] | None) -> list[Source]:
+    """python.org first, then the Debian source archive (byte-identical "orig" tarballs)."""
+    return source_chain("python.org", version.upstream_url, debian_url)
 
 
 def patches_for(version: Version, root: Path = PATCHES_DIR) -> list[Path]:

@@ -39,6 +39,26 @@ class Toolchain:
     def tool(self, name: str) -> Path:
         return self.bindir / f"{self.prefix}-{name}"
 
+    def print_file_name(self, name: str) -> Path | None:
+        """Where the compiler finds `name` (gcc -print-file-name), or None when it does not."""
+        out = subprocess.run(
+            [self.tool("gcc"), f"-print-file-name={name}"], capture_output=True, text=True, check=False
+        )
+        found = out.stdout.strip()
+        return Path(os.path.normpath(found)) if "/" in found else None
+
+    def own_dirs(self) -> tuple[Path, ...]:
+        """The compiler's private directory and its target directory (e.g. /usr/lib/gcc-cross/<t>/12,
+        /usr/<t>): where its own headers and libraries live, which are not the build host's."""
+        dirs = []
+        out = subprocess.run([self.tool("gcc"), "-print-libgcc-file-name"], capture_output=True, text=True, check=False)
+        if "/" in out.stdout:
+            dirs.append(Path(os.path.normpath(out.stdout.strip())).parent)
+        libc = self.print_file_name("libc.so.6")
+        if libc is not None:
+            dirs.append(libc.parent.parent)
+        return tuple(dirs)
+
     def version(self) -> str:
         """First line of `gcc --version`, recorded in manifests."""
         out = subprocess.run([self.tool("gcc"), "--version"], capture_output=True, text=True, check=False)

@@ -142,6 +142,7 @@ def test_the_seed_is_run_time_files_only(matrix: Matrix, tmp_path: Path) -> None
 
 
 HOST = Toolchain(prefix="", bindir=Path("/usr/bin"))
+needs_make = pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
 
 
 def _toy_dep(tmp_path: Path, layout: Layout, *, fail: bool = False) -> Dep:
@@ -163,9 +164,8 @@ def _host_ctx(matrix: Matrix) -> deps.Context:
     )
 
 
+@needs_make
 def test_a_built_library_is_staged_once_and_then_skipped(matrix: Matrix, tmp_path: Path, runner: Runner) -> None:
-    if shutil.which("make") is None:
-        pytest.skip("make is not installed")
     layout = Layout(tmp_path / "artifacts")
     dep = _toy_dep(tmp_path, layout)
     plan = deps.plan_dep(dep, _host_ctx(matrix), layout=layout, toolchain_version="v", host_path="/usr/bin:/bin")
@@ -178,9 +178,8 @@ def test_a_built_library_is_staged_once_and_then_skipped(matrix: Matrix, tmp_pat
     assert "toy: up to date" in runner.out.getvalue()  # type: ignore[attr-defined]
 
 
+@needs_make
 def test_a_failed_library_build_leaves_no_stage_to_trust(matrix: Matrix, tmp_path: Path, runner: Runner) -> None:
-    if shutil.which("make") is None:
-        pytest.skip("make is not installed")
     layout = Layout(tmp_path / "artifacts")
     dep = _toy_dep(tmp_path, layout, fail=True)
     plan = deps.plan_dep(dep, _host_ctx(matrix), layout=layout, toolchain_version="v", host_path="/usr/bin:/bin")
@@ -199,11 +198,10 @@ def _staged(layout: Layout, matrix: Matrix, tmp_path: Path, runner: Runner) -> d
     return plan
 
 
+@needs_make
 def test_the_default_rfs_is_seed_plus_stages_and_replaced_only_if_ours(
     matrix: Matrix, tmp_path: Path, runner: Runner
 ) -> None:
-    if shutil.which("make") is None:
-        pytest.skip("make is not installed")
     layout = Layout(tmp_path / "artifacts")
     plan = _staged(layout, matrix, tmp_path, runner)
     seed = tmp_path / "libc.so.6"
@@ -223,9 +221,8 @@ def test_the_default_rfs_is_seed_plus_stages_and_replaced_only_if_ours(
     assert (foreign / "etc").is_dir() and not (foreign / "lib").exists()
 
 
+@needs_make
 def test_adding_libraries_to_a_users_rfs_keeps_its_own_libc(matrix: Matrix, tmp_path: Path, runner: Runner) -> None:
-    if shutil.which("make") is None:
-        pytest.skip("make is not installed")
     layout = Layout(tmp_path / "artifacts")
     plan = _staged(layout, matrix, tmp_path, runner)
     seed = tmp_path / "libc.so.6"
