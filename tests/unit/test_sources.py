@@ -187,7 +187,8 @@ def test_patched_versions_carry_their_patches_in_their_inputs(matrix: Matrix) ->
     """Patched versions carry their patches in their inputs; unpatched ones keep the old fingerprint."""
     v311, v313 = matrix.version("3.11"), matrix.version("3.13")
     assert [p.name for p in patches_for(v311)] == [
-        "0001-setup.py-no-build-host-multiarch-dirs-when-cross-compiling.patch"
+        "0001-setup.py-multiarch-dirs-from-the-sysroot-when-cross-compiling.patch",
+        "0002-setup.py-find-ffi.h-when-pkg-config-names-the-wrong-directory.patch",
     ]
     assert set(source_inputs(v311)) == {"sha256", "patches"}
     assert source_inputs(v313) == {"sha256": v313.sha256}
