@@ -115,8 +115,13 @@ def plan_cross(
     host_path: str,
     rfs_fingerprint: str,
     toolchain_dirs: tuple[Path, ...] = (),
+    build_python_dir: Path | None = None,
 ) -> CrossPlan:
-    """Everything the cross build runs, computed without running anything."""
+    """Everything the cross build runs, computed without running anything.
+
+    `build_python` is the native interpreter; `build_python_dir` a directory holding it as
+    python<X.Y>, for versions whose configure looks for it on PATH (build_python = "path").
+    """
     build_dir = layout.cross_dir(cell)
     cc = str(toolchain.tool("gcc"))
     cppflags: list[str] = []
@@ -133,11 +138,21 @@ def plan_cross(
         cc = f"{ccache} {cc}"
     ldflags += list(cell.variant.ldflags)
     cflags = list(cell.variant.cflags)
+    path_head = [str(toolchain.bindir)]  # the recipe puts the tool-chain's bin/ first on PATH
+    if cell.version.build_python == "configure":
+        build_python_args = [f"--with-build-python={build_python}"]
+    else:
+        # 2.7's configure takes the first python2.7 on PATH, and its Makefile runs it by that
+        # name: ours must come before any other (pyenv's, the system's).
+        if build_python_dir is None:
+            raise ValueError(f"{cell.version.full} finds its build interpreter on PATH: build_python_dir is needed")
+        build_python_args = []
+        path_head.insert(0, str(build_python_dir))
     configure = [
         str(source_dir / "configure"),
         f"--host={cell.target.triplet}",
         f"--build={build_triplet}",
-        f"--with-build-python={build_python}",
+        *build_python_args,
         "--prefix=/usr",
         *cell.version.configure_args,
         f"CC={cc}",
@@ -160,8 +175,10 @@ def plan_cross(
         "PKG_CONFIG_PATH": "",
         "PKG_CONFIG_LIBDIR": ":".join(str(p) for p in rfs.pkgconfig_dirs),
         "PKG_CONFIG_SYSROOT_DIR": str(rfs.root),
-        # The recipe puts the tool-chain's bin/ first on PATH.
-        "PATH": f"{toolchain.bindir}:{host_path}",
+        "PATH": ":".join([*path_head, host_path]),
+        # The recipe's variable: 2.7's patched setup.py searches the RFS's directories (and
+        # never the build host's) through it. Later versions ignore it.
+        "RFS": str(rfs.root),
         **ccache_env(ccache, layout.root.parent),
     }
     site = config_site(cell)

@@ -26,6 +26,15 @@ _TRIPLET_RE = re.compile(r"^[a-z0-9_]+(-[a-z0-9_]+){1,3}$")
 _SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 _CONFIG_SITE_KEY_RE = re.compile(r"^ac_cv_[A-Za-z0-9_]+$")
 DEPS_SOURCES = ("debian", "source")
+# How the cross build is given the build-host interpreter (versions.toml `build_python`):
+# "configure": `--with-build-python=PATH` (3.11+); "path": first on PATH as python<X.Y>, where
+# configure looks for it (2.7, which has no such option).
+BUILD_PYTHON_MODES = ("configure", "path")
+# The checks `verify` knows (crosspython/verify.py); a version lists those that apply to it.
+VERIFY_CHECKS = (
+    "implementation", "machine", "extension modules", "ssl", "zlib", "ctypes",
+    "sqlite3", "bz2", "lzma", "json", "asyncio",
+)  # fmt: skip
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -70,6 +79,10 @@ class Version:
     debian: DebianSource | None
     required_modules: tuple[str, ...]
     configure_args: tuple[str, ...]
+    build_python: str = "configure"  # one of BUILD_PYTHON_MODES
+    native_imports: tuple[str, ...] = ("_posixsubprocess", "_multiprocessing")  # proof the native build is whole
+    checks: tuple[str, ...] = VERIFY_CHECKS  # what `verify` runs on the target
+    interpreter_flags: tuple[str, ...] = ("-I",)  # isolate the checks from the RFS's environment
 
     @property
     def tag(self) -> str:
@@ -295,8 +308,19 @@ def _parse_version(short: str, raw: dict[str, Any], where: str) -> Version:
         debian=debian,
         required_modules=f.texts("required_modules"),
         configure_args=f.texts("configure_args", []),
+        build_python=f.text("build_python", "configure"),
+        native_imports=f.texts("native_imports", list(Version.native_imports)),
+        checks=f.texts("checks", list(VERIFY_CHECKS)),
+        interpreter_flags=f.texts("interpreter_flags", list(Version.interpreter_flags)),
     )
     f.done()
+    if version.build_python not in BUILD_PYTHON_MODES:
+        raise ConfigError(
+            f"{f.where}: build_python must be one of {', '.join(BUILD_PYTHON_MODES)}, got {version.build_python!r}"
+        )
+    unknown = [c for c in version.checks if c not in VERIFY_CHECKS]
+    if unknown:
+        raise ConfigError(f"{f.where}: unknown check(s) {', '.join(unknown)}; known: {', '.join(VERIFY_CHECKS)}")
     return version
 
 

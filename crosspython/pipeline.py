@@ -182,6 +182,7 @@ def plan_cell(session: Session, *, build: bool) -> CrossPlan:
         layout=session.layout,
         source_dir=source_dir,
         build_python=native_plan.python,
+        build_python_dir=native_plan.for_build_dir,
         toolchain=chain,
         toolchain_version=chain.version(),
         rfs=rfs_layout,

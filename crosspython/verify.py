@@ -15,46 +15,49 @@ from .errors import VerifyFailed
 from .matrix import Cell
 from .runner import Runner
 
-# Runs on the target. Kept to the standard library; prints one JSON object per check.
+# Runs on the target, under every version the matrix builds (2.7 included): standard library
+# only, syntax both 2.7 and 3.x accept (no f-strings, no print(flush=...); asyncio's coroutines
+# are compiled from a string). Prints one JSON object per check, in the order asked for.
 CHECK_SCRIPT = r"""
 import json, sys
 
 EXPECT = json.loads(sys.argv[1])
+CHECKS = {}
 
 def check(name):
     def wrap(fn):
-        try:
-            detail = fn()
-            print(json.dumps({"name": name, "ok": True, "detail": str(detail)}), flush=True)
-        except BaseException as exc:
-            print(json.dumps({"name": name, "ok": False, "detail": f"{type(exc).__name__}: {exc}"}), flush=True)
+        CHECKS[name] = fn
         return fn
     return wrap
+
+def report(name, ok, detail):
+    sys.stdout.write(json.dumps({"name": name, "ok": ok, "detail": detail}) + "\n")
+    sys.stdout.flush()
 
 @check("implementation")
 def _():
     import platform
-    impl = sys.implementation
-    assert impl.name == "cpython", impl.name
+    impl = platform.python_implementation()
+    assert impl == "CPython", impl
     got = platform.python_version()
-    assert got == EXPECT["version"], f"{got} != {EXPECT['version']}"
-    return f"{impl.name} {got}"
+    assert got == EXPECT["version"], "%s != %s" % (got, EXPECT["version"])
+    return "%s %s" % (impl, got)
 
 @check("machine")
 def _():
     import platform, struct
     machine = platform.machine()
-    assert machine == EXPECT["machine"], f"platform.machine() = {machine!r}, expected {EXPECT['machine']!r}"
-    assert sys.byteorder == EXPECT["byteorder"], f"sys.byteorder = {sys.byteorder}"
+    assert machine == EXPECT["machine"], "platform.machine() = %r, expected %r" % (str(machine), str(EXPECT["machine"]))
+    assert sys.byteorder == EXPECT["byteorder"], "sys.byteorder = %s" % sys.byteorder
     bits = struct.calcsize("P") * 8
-    assert bits == EXPECT["bits"], f"{bits}-bit pointers"
-    return f"{machine}, {sys.byteorder}-endian, {bits}-bit"
+    assert bits == EXPECT["bits"], "%d-bit pointers" % bits
+    return "%s, %s-endian, %d-bit" % (machine, sys.byteorder, bits)
 
 @check("extension modules")
 def _():
     import importlib
     for name in EXPECT["modules"]:
-        importlib.import_module(name)
+        importlib.import_module(str(name))
     return ", ".join(EXPECT["modules"])
 
 @check("ssl")
@@ -65,7 +68,7 @@ def _():
     # OpenSSL's sha256 (hashlib.new goes through _hashlib), against the FIPS 180-2 test vector.
     digest = hashlib.new("sha256", b"abc").hexdigest()
     assert digest == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad", digest
-    return f"{ssl.OPENSSL_VERSION}; sha256 ok"
+    return "%s; sha256 ok" % ssl.OPENSSL_VERSION
 
 @check("zlib")
 def _():
@@ -73,7 +76,8 @@ def _():
     data = b"crosspython " * 1000
     packed = zlib.compress(data, 9)
     assert zlib.decompress(packed) == data and len(packed) < len(data) // 10
-    return f"{len(data)} -> {len(packed)} bytes, zlib {zlib.ZLIB_RUNTIME_VERSION}"
+    runtime = getattr(zlib, "ZLIB_RUNTIME_VERSION", zlib.ZLIB_VERSION)  # 2.7 has only the latter
+    return "%d -> %d bytes, zlib %s" % (len(data), len(packed), runtime)
 
 @check("ctypes")
 def _():
@@ -92,7 +96,7 @@ def _():
     con.executemany("insert into t values (?)", [(i,) for i in range(100)])
     (total,) = con.execute("select sum(x) from t").fetchone()
     assert total == 4950, total
-    return f"SQLite {sqlite3.sqlite_version}"
+    return "SQLite %s" % sqlite3.sqlite_version
 
 @check("bz2")
 def _():
@@ -110,20 +114,32 @@ def _():
 
 @check("json")
 def _():
-    value = {"a": [1, 2.5, None, True], "b": "\u00e9"}
+    value = {u"a": [1, 2.5, None, True], u"b": u"\u00e9"}
     assert json.loads(json.dumps(value)) == value
     return "round trip ok"
 
 @check("asyncio")
 def _():
     import asyncio
-    async def add(a, b):
-        await asyncio.sleep(0)
-        return a + b
-    async def main():
-        return await asyncio.gather(add(1, 2), add(3, 4))
-    assert asyncio.run(main()) == [3, 7]
+    scope = {"asyncio": asyncio}
+    exec(compile(
+        "async def add(a, b):\n"
+        "    await asyncio.sleep(0)\n"
+        "    return a + b\n"
+        "async def main():\n"
+        "    return await asyncio.gather(add(1, 2), add(3, 4))\n",
+        "<asyncio check>", "exec"), scope)
+    assert asyncio.run(scope["main"]()) == [3, 7]
     return "gather ok"
+
+for name in EXPECT["checks"]:
+    fn = CHECKS.get(name)
+    try:
+        if fn is None:
+            raise LookupError("no such check")
+        report(name, True, str(fn()))
+    except BaseException as exc:
+        report(name, False, "%s: %s" % (type(exc).__name__, exc))
 """
 
 
@@ -142,11 +158,13 @@ def expectations(cell: Cell) -> dict[str, object]:
         "byteorder": target.endianness,
         "bits": target.elf_class,
         "modules": list(cell.version.required_modules),
+        "checks": list(cell.version.checks),
     }
 
 
 def verify_command(cell: Cell, rfs: Path, qemu: str, interpreter: str) -> list[str]:
-    return [qemu, "-L", str(rfs), str(rfs / interpreter), "-I", "-c", CHECK_SCRIPT, json.dumps(expectations(cell))]
+    flags = list(cell.version.interpreter_flags)
+    return [qemu, "-L", str(rfs), str(rfs / interpreter), *flags, "-c", CHECK_SCRIPT, json.dumps(expectations(cell))]
 
 
 def parse_results(output: str) -> list[CheckResult]:
@@ -162,12 +180,6 @@ def parse_results(output: str) -> list[CheckResult]:
         if isinstance(data, dict) and {"name", "ok", "detail"} <= data.keys():
             results.append(CheckResult(str(data["name"]), bool(data["ok"]), str(data["detail"])))
     return results
-
-
-EXPECTED_CHECKS = (
-    "implementation", "machine", "extension modules", "ssl", "zlib", "ctypes",
-    "sqlite3", "bz2", "lzma", "json", "asyncio",
-)  # fmt: skip
 
 
 def table(results: list[CheckResult]) -> str:
@@ -186,7 +198,7 @@ def run_verify(cell: Cell, rfs: Path, qemu: str, interpreter: str, runner: Runne
         result = step.run(verify_command(cell, rfs, qemu, interpreter), check=False, timeout=600)
         results = parse_results(result.output)
         seen = {r.name for r in results}
-        for name in EXPECTED_CHECKS:
+        for name in cell.version.checks:
             if name not in seen:
                 results.append(CheckResult(name, False, "did not run (interpreter exited early)"))
         step.note("results under " + qemu + ":\n" + table(results))

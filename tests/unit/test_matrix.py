@@ -58,6 +58,8 @@ def _edit(path: Path, old: str, new: str) -> None:
         ("versions.toml", "size = 22856016", "size = -1", "size must be positive"),
         ("versions.toml", 'full = "3.13.5"', 'full = "3.12.1"', "is not a 3.13 release"),
         ("versions.toml", 'tarball = "Python-3.13.5.tar.xz"\n', "", "missing key 'tarball'"),
+        ("versions.toml", 'build_python = "path"', 'build_python = "env"', "build_python must be one of"),
+        ("versions.toml", '"sqlite3", "bz2", "json"]', '"sqlite3", "bz2", "jsn"]', "unknown check(s) jsn"),
         ("targets.toml", 'endianness = "little"', 'endianness = "middle"', "'endianness'"),
         ("targets.toml", "elf_class = 32", "elf_class = 16", "'elf_class' must be one of"),
         ("targets.toml", 'qemu = "qemu-arm"', 'qemu = "qemu-arm"\nqemu_flags = 1', "unknown key(s) qemu_flags"),

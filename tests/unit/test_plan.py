@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -9,7 +10,7 @@ import pytest
 from crosspython.cross import config_site, inspect_rfs, plan_cross
 from crosspython.layout import Layout, fingerprint
 from crosspython.matrix import Matrix
-from crosspython.native import plan_native
+from crosspython.native import plan_native, write_for_build
 from crosspython.toolchain import Toolchain
 
 
@@ -27,8 +28,8 @@ def _rfs(tmp_path: Path, *, libc: bool) -> Path:
 
 
 def _plan(matrix: Matrix, tmp_path: Path, *, libc: bool = True, variant: str = "default", ccache: str | None = None,
-          chain: Toolchain | None = None):  # type: ignore[no-untyped-def]  # fmt: skip
-    cell = matrix.cell(python="3.13", triplet="arm-linux-gnueabihf", variant=variant)
+          chain: Toolchain | None = None, python: str = "3.13"):  # type: ignore[no-untyped-def]  # fmt: skip
+    cell = matrix.cell(python=python, triplet="arm-linux-gnueabihf", variant=variant)
     chain = chain or Toolchain(prefix="arm-linux-gnueabihf", bindir=Path("/usr/bin"))
     return plan_cross(
         cell,
@@ -44,6 +45,7 @@ def _plan(matrix: Matrix, tmp_path: Path, *, libc: bool = True, variant: str = "
         host_pkg_config="/usr/bin/pkg-config",
         host_path="/usr/bin:/bin",
         rfs_fingerprint="abc",
+        build_python_dir=tmp_path / "native" / "for-build",
     )
 
 
@@ -71,6 +73,18 @@ def test_cross_plan_sysroot_mode(matrix: Matrix, tmp_path: Path) -> None:
     assert not any(a.startswith(("CPPFLAGS=", "LDFLAGS=", "CFLAGS=")) for a in configure)
     assert plan.build_dir == tmp_path / "artifacts" / "build" / "cross" / "cp313-arm-linux-gnueabihf-default"
     assert plan.make == ("make", "-j2")
+
+
+def test_2_7_finds_the_native_interpreter_first_on_path(matrix: Matrix, tmp_path: Path) -> None:
+    """2.7 has no --with-build-python: configure and make take python2.7 from PATH, ours first."""
+    plan = _plan(matrix, tmp_path, python="2.7")
+    assert not any(a.startswith("--with-build-python") for a in plan.configure)
+    assert "--with-system-ffi" in plan.configure
+    path = plan.env_dict["PATH"].split(":")
+    assert path[:2] == [str(tmp_path / "native" / "for-build"), "/usr/bin"]  # before any other python2.7
+    assert plan.env_dict["RFS"] == str(tmp_path / "rfs")  # what 2.7's patched setup.py searches
+    three = _plan(matrix, tmp_path, python="3.13").env_dict["PATH"].split(":")
+    assert str(tmp_path / "native" / "for-build") not in three
 
 
 def test_pkg_config_never_sees_the_host(matrix: Matrix, tmp_path: Path) -> None:
@@ -134,6 +148,45 @@ def test_inputs_change_with_what_changes_the_build(matrix: Matrix, tmp_path: Pat
     assert fingerprint(_plan(matrix, tmp_path, variant="sections").inputs) != base
     other = Toolchain(prefix="arm-linux-gnueabihf", bindir=Path("/opt/x/bin"))
     assert fingerprint(_plan(matrix, tmp_path, chain=other).inputs) != base
+
+
+def _native(matrix: Matrix, layout: Layout, tmp_path: Path, short: str):  # type: ignore[no-untyped-def]
+    return plan_native(matrix.version(short), layout=layout, source_dir=tmp_path / "src", jobs=2, ccache=None,
+                       host_cc="gcc", cc_version="gcc 12")  # fmt: skip
+
+
+def test_native_check_imports_the_versions_own_modules(matrix: Matrix, tmp_path: Path) -> None:
+    layout = Layout(tmp_path / "artifacts")
+    plans = {short: _native(matrix, layout, tmp_path, short) for short in ("2.7", "3.13")}
+    assert plans["3.13"].check[-1] == "import _posixsubprocess, _multiprocessing; print('ok')"
+    assert plans["2.7"].check[-1] == "import _struct, _multiprocessing; print('ok')"  # 2.7 has no _posixsubprocess
+    assert plans["2.7"].for_build_dir == layout.native_dir(matrix.version("2.7")) / "for-build"
+
+
+def test_2_7_python_for_build_puts_its_own_modules_first(matrix: Matrix, tmp_path: Path) -> None:
+    """for-build/python2.7 runs the native python with its .so files (not its _sysconfigdata) first."""
+    plan = _native(matrix, Layout(tmp_path / "artifacts"), tmp_path, "2.7")
+    lib = plan.build_dir / "build" / "lib.linux-x86_64-2.7"
+    lib.mkdir(parents=True)
+    (plan.build_dir / "pybuilddir.txt").write_text("build/lib.linux-x86_64-2.7\n")
+    (lib / "_struct.so").write_text("elf")
+    (lib / "_sysconfigdata.py").write_text("build_time_vars = {}\n")
+    # A stand-in interpreter that reports what it was run as and with.
+    plan.python.write_text('#!/bin/sh\necho "$0|$PYTHONPATH|$*"\n')
+    plan.python.chmod(0o755)
+    script = write_for_build(plan)
+    assert script == plan.for_build_dir / "python2.7"
+    dynload = plan.for_build_dir / "lib-dynload"
+    assert [p.name for p in dynload.iterdir()] == ["_struct.so"]  # no native _sysconfigdata
+    out = subprocess.run([script, "-c", "x"], env={"PYTHONPATH": "/target/build/lib"}, capture_output=True,
+                         text=True, check=True).stdout.strip()  # fmt: skip
+    # sys.executable stays in for-build/bin (distutils takes pyconfig.h's directory from it).
+    assert out == f"{plan.for_build_dir / 'bin' / 'python2.7'}|{dynload}:/target/build/lib|-c x"
+    before = script.stat().st_mtime_ns
+    assert write_for_build(plan) == script and script.stat().st_mtime_ns == before  # a correct set-aside is kept
+    (lib / "_ctypes.so").write_text("elf")
+    write_for_build(plan)
+    assert sorted(p.name for p in dynload.iterdir()) == ["_ctypes.so", "_struct.so"]  # a rebuilt native is followed
 
 
 def test_native_plan_is_per_version_and_shared(matrix: Matrix, tmp_path: Path) -> None:
