@@ -189,6 +189,7 @@ def test_patched_versions_carry_their_patches_in_their_inputs(matrix: Matrix) ->
     assert [p.name for p in patches_for(v311)] == [
         "0001-setup.py-multiarch-dirs-from-the-sysroot-when-cross-compiling.patch",
         "0002-setup.py-find-ffi.h-when-pkg-config-names-the-wrong-directory.patch",
+        "0003-setup.py-no-build-host-dirs-from-the-cross-compilers-search-list.patch",
     ]
     assert set(source_inputs(v311)) == {"sha256", "patches"}
     assert source_inputs(v313) == {"sha256": v313.sha256}
