@@ -185,7 +185,7 @@ class Measurement:
     @property
     def group(self) -> str:
         """What rows are compared within: one CPython version for one target."""
-        return f"cp{self.python.replace('.', '')[:3]}-{self.triplet}"
+        return f"cp{''.join(self.python.split('.')[:2])}-{self.triplet}"  # 2.7.18 -> cp27, 3.13.5 -> cp313
 
     def total(self, role: str | None = None, attr: str = "file_size") -> int:
         return sum(getattr(e, attr) for e in self.elves if role is None or e.role == role)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 import subprocess
@@ -173,3 +174,11 @@ def test_tree_sizes_dataclass_is_frozen() -> None:
     sizes = TreeSizes(elves=(), tree_bytes=0)
     with pytest.raises(AttributeError):
         sizes.tree_bytes = 1  # type: ignore[misc]
+
+
+def test_groups_are_named_by_major_minor() -> None:
+    """2.7.18 is cp27 (not cp271), 3.13.5 cp313: the same tags as cell ids."""
+    m = _m("default", False, 1, 1, 1)
+    assert m.group == "cp313-arm-linux-gnueabihf"
+    assert dataclasses.replace(m, python="2.7.18").group == "cp27-arm-linux-gnueabihf"
+    assert dataclasses.replace(m, python="3.11.2").group == "cp311-arm-linux-gnueabihf"
