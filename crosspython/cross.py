@@ -18,7 +18,7 @@ from typing import Any
 from .errors import BuildIncomplete
 from .layout import Layout, Stamp, file_lock, remove_tree, write_if_different
 from .matrix import Cell
-from .native import ccache_env
+from .native import built_modules, ccache_env
 from .runner import Runner
 from .sources import source_inputs
 from .toolchain import Toolchain
@@ -203,15 +203,6 @@ def plan_cross(
         inputs=inputs,
         toolchain_dirs=toolchain_dirs,
     )
-
-
-def built_modules(build_dir: Path) -> dict[str, Path]:
-    """Extension modules the build produced, by module name (from pybuilddir.txt's directory)."""
-    pointer = build_dir / "pybuilddir.txt"
-    if not pointer.is_file():
-        return {}
-    libdir = build_dir / pointer.read_text().strip()
-    return {p.name.split(".", 1)[0]: p for p in sorted(libdir.glob("*.so"))}
 
 
 def check_required_modules(plan: CrossPlan, make_log: Path) -> None:

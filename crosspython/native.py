@@ -83,6 +83,15 @@ def host_cc_version(cc: str = "gcc") -> str:
     return out.stdout.splitlines()[0].strip() if out.stdout else "unknown"
 
 
+def built_modules(build_dir: Path) -> dict[str, Path]:
+    """Extension modules a CPython build produced, by module name (from pybuilddir.txt's directory)."""
+    pointer = build_dir / "pybuilddir.txt"
+    if not pointer.is_file():
+        return {}
+    libdir = build_dir / pointer.read_text().strip()
+    return {p.name.split(".", 1)[0]: p for p in sorted(libdir.glob("*.so"))}
+
+
 def for_build_script(plan: NativePlan) -> str:
     """The text of `for-build/python<X.Y>` (see write_for_build)."""
     dynload = plan.for_build_dir / "lib-dynload"
@@ -109,8 +118,7 @@ def write_for_build(plan: NativePlan) -> Path:
     bindir = plan.for_build_dir / "bin"
     dynload = plan.for_build_dir / "lib-dynload"
     script = plan.for_build_dir / f"python{short}"
-    pointer = plan.build_dir / "pybuilddir.txt"
-    modules = sorted((plan.build_dir / pointer.read_text().strip()).glob("*.so")) if pointer.is_file() else []
+    modules = sorted(built_modules(plan.build_dir).values())
     text = for_build_script(plan)
     # Cross builds of other triplets may be running it: leave a correct set-aside alone.
     if (
