@@ -18,7 +18,7 @@ from invoke import Context, Exit, task
 
 from crosspython import pipeline
 from crosspython.cli import HELP, edge, session_for
-from crosspython.layout import PROJECT_ROOT
+from crosspython.core.layout import PROJECT_ROOT
 from crosspython.matrix import load_matrix
 
 
@@ -199,7 +199,7 @@ def sizes(
     verbose: bool = False,
 ) -> None:
     """Size report with lief of every staged cell (built and stripped): artifacts/reports/sizes.{json,md,html}."""
-    from crosspython.sizes import BASELINE
+    from crosspython.sizes.measure import BASELINE
 
     pipeline.size_report(
         session_for(c, verbose=verbose),

@@ -16,7 +16,7 @@ from invoke import Context, Exit
 from invoke.executor import Executor
 from invoke.parser import ParserContext
 
-from .errors import CrossPythonError
+from .core.errors import CrossPythonError
 from .session import Options, Session, resolve
 
 # Options that, given once, apply to every task of a chain that takes them.

@@ -14,15 +14,19 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from . import apt, deps, native, rfs, sizes, sources, targettest, toolchain
-from .cross import CrossPlan, inspect_rfs, plan_cross, run_cross
-from .errors import ConfigError, CrossPythonError, SizeRegression, TargetTestsFailed, ToolMissing
-from .install import InstallPlan, plan_install, run_install, run_stage
-from .layout import Stamp, fingerprint, write_json_atomic
+from .build import deps, native, toolchain
+from .build.cross import CrossPlan, inspect_rfs, plan_cross, run_cross
+from .check import targettest
+from .check.verify import CheckResult, run_verify
+from .core.errors import ConfigError, CrossPythonError, SizeRegression, TargetTestsFailed, ToolMissing
+from .core.layout import Stamp, fingerprint, write_json_atomic
+from .core.runner import Step
+from .fetch import apt, sources
+from .install.stage import InstallPlan, plan_install, run_install, run_stage
 from .matrix import DebianSource, Dep, Target, Version
-from .runner import Step
+from .rfs import provision
 from .session import Session
-from .verify import CheckResult, run_verify
+from .sizes import measure as sizes
 
 
 def _mirror(session: Session) -> apt.Mirror:
@@ -92,7 +96,7 @@ def ensure_rfs(session: Session) -> Path:
     if session.cell.target.deps == "source":
         return build_deps(session)
     toolchain.require_host_tools("apt-get", "dpkg")
-    return rfs.provision(session.cell.target, session.matrix.rfs, session.layout, session.runner, _mirror(session))
+    return provision.provision(session.cell.target, session.matrix.rfs, session.layout, session.runner, _mirror(session))
 
 
 def fetch_dep(session: Session, dep: Dep) -> Path:
@@ -191,7 +195,7 @@ def plan_cell(session: Session, *, build: bool) -> CrossPlan:
         ccache=toolchain.ccache(),
         host_pkg_config=shutil.which("pkg-config") or "pkg-config",
         host_path=os.environ.get("PATH", ""),
-        rfs_fingerprint=rfs.rfs_fingerprint(rfs_dir),
+        rfs_fingerprint=provision.rfs_fingerprint(rfs_dir),
         toolchain_dirs=chain.own_dirs(),
     )
 

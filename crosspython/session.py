@@ -6,10 +6,10 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import ConfigError
-from .layout import PROJECT_ROOT, Layout
+from .core.errors import ConfigError
+from .core.layout import PROJECT_ROOT, Layout
+from .core.runner import Runner
 from .matrix import Cell, Matrix, load_matrix
-from .runner import Runner
 
 DEFAULT_PYTHON = "3.13"
 DEFAULT_TRIPLET = "arm-linux-gnueabihf"

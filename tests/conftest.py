@@ -13,8 +13,8 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from crosspython.core.runner import Runner
 from crosspython.matrix import Matrix, load_matrix
-from crosspython.runner import Runner
 
 
 @pytest.fixture(scope="session")

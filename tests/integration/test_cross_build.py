@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from crosspython.elf import read_header
+from crosspython.core.elf import read_header
 from tests.conftest import run_invoke
 
 pytestmark = pytest.mark.integration

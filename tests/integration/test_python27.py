@@ -12,7 +12,7 @@ import subprocess
 
 import pytest
 
-from crosspython.elf import read_header
+from crosspython.core.elf import read_header
 from tests.integration.test_cross_build import ARTIFACTS, _verify_rows, invoke
 
 pytestmark = pytest.mark.integration

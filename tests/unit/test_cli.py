@@ -10,7 +10,7 @@ import pytest
 from invoke import Collection, Context, Program, task
 
 from crosspython.cli import ChainExecutor, edge
-from crosspython.errors import ConfigError
+from crosspython.core.errors import ConfigError
 from tests.conftest import run_invoke
 
 ROOT = Path(__file__).resolve().parents[2]

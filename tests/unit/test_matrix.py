@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from crosspython.errors import ConfigError
+from crosspython.core.errors import ConfigError
 from crosspython.matrix import MATRIX_DIR, Matrix, load_matrix
 
 

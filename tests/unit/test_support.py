@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from crosspython.apt import AptState, find_debian_mirror, source_lines
-from crosspython.elf import ElfHeader, mismatch, read_header
-from crosspython.errors import ConfigError
-from crosspython.layout import Stamp, file_lock, write_if_different
+from crosspython.core.elf import ElfHeader, mismatch, read_header
+from crosspython.core.errors import ConfigError
+from crosspython.core.layout import Stamp, file_lock, write_if_different
+from crosspython.fetch.apt import AptState, find_debian_mirror, source_lines
 from crosspython.matrix import Matrix
-from crosspython.rfs import relativize_symlinks
+from crosspython.rfs.provision import relativize_symlinks
 from crosspython.session import Options, resolve
 
 
@@ -100,7 +100,7 @@ def test_mirror_from_one_line_sources(tmp_path: Path) -> None:
 
 
 def test_private_apt_state_never_names_host_paths(tmp_path: Path) -> None:
-    from crosspython.apt import Mirror
+    from crosspython.fetch.apt import Mirror
 
     lines = source_lines(Mirror("http://m/debian", "/nonexistent.gpg"), "bookworm", kind="deb", arch="armhf")
     assert lines == ["deb [arch=armhf] http://m/debian bookworm main"]

@@ -1,0 +1,142 @@
+"""Find the cross tool-chain and the build host's tools; name the Debian package when one is missing."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..core.errors import ConfigError, ToolMissing
+from ..matrix import Target
+
+# Build-host programs and the Debian package that provides each.
+HOST_TOOLS: dict[str, str] = {
+    "make": "make",
+    "gcc": "gcc",
+    "pkg-config": "pkg-config",
+    "patch": "patch",
+    "xz": "xz-utils",
+    "dpkg": "dpkg",
+    "apt-get": "apt",
+    # Building target libraries from source (`invoke deps`): OpenSSL's Configure, sqlite's generators.
+    "perl": "perl",
+    "tclsh": "tcl",
+}
+OPTIONAL_HOST_TOOLS: dict[str, str] = {"ccache": "ccache"}
+QEMU_PACKAGE = "qemu-user"
+CROSS_TOOLS = ("gcc", "ar", "ranlib", "strip", "readelf")
+
+
+@dataclass(frozen=True)
+class Toolchain:
+    """A cross tool-chain: tools named <prefix>-gcc, <prefix>-ar, ... in `bindir` (or on PATH)."""
+
+    prefix: str
+    bindir: Path
+
+    def tool(self, name: str) -> Path:
+        return self.bindir / f"{self.prefix}-{name}"
+
+    def print_file_name(self, name: str) -> Path | None:
+        """Where the compiler finds `name` (gcc -print-file-name), or None when it does not."""
+        out = subprocess.run(
+            [self.tool("gcc"), f"-print-file-name={name}"], capture_output=True, text=True, check=False
+        )
+        found = out.stdout.strip()
+        return Path(os.path.normpath(found)) if "/" in found else None
+
+    def own_dirs(self) -> tuple[Path, ...]:
+        """The compiler's private directory and its target directory (e.g. /usr/lib/gcc-cross/<t>/12,
+        /usr/<t>): where its own headers and libraries live, which are not the build host's."""
+        dirs = []
+        out = subprocess.run([self.tool("gcc"), "-print-libgcc-file-name"], capture_output=True, text=True, check=False)
+        if "/" in out.stdout:
+            dirs.append(Path(os.path.normpath(out.stdout.strip())).parent)
+        libc = self.print_file_name("libc.so.6")
+        if libc is not None:
+            dirs.append(libc.parent.parent)
+        return tuple(dirs)
+
+    def version(self) -> str:
+        """First line of `gcc --version`, recorded in manifests."""
+        out = subprocess.run([self.tool("gcc"), "--version"], capture_output=True, text=True, check=False)
+        return out.stdout.splitlines()[0].strip() if out.stdout else "unknown"
+
+
+def find_toolchain(target: Target, toolchain: str | os.PathLike[str] | None = None) -> Toolchain:
+    """The tool-chain for `target`: from `toolchain` (a vendor SDK's bin/ or its gcc) or from PATH."""
+    if toolchain is None:
+        gcc = shutil.which(f"{target.toolchain_prefix}-gcc")
+        if gcc is None:
+            raise ToolMissing(
+                f"{target.toolchain_prefix}-gcc",
+                target.toolchain_package,
+                extra="or point --toolchain at your own tool-chain's bin/ directory",
+            )
+        chain = Toolchain(prefix=target.toolchain_prefix, bindir=Path(gcc).parent)
+    else:
+        chain = _from_path(Path(toolchain), target)
+    for name in CROSS_TOOLS:
+        if not os.access(chain.tool(name), os.X_OK):
+            raise ToolMissing(str(chain.tool(name)), None, extra=f"the tool-chain in {chain.bindir} is incomplete")
+    return chain
+
+
+def _from_path(path: Path, target: Target) -> Toolchain:
+    path = path.expanduser().resolve() if not path.is_absolute() else path
+    if path.is_file() and path.name.endswith("-gcc"):
+        return Toolchain(prefix=path.name[: -len("-gcc")], bindir=path.parent)
+    if not path.is_dir():
+        raise ConfigError(f"--toolchain {path}: no such directory", hint="give the tool-chain's bin/ directory")
+    if (path / "bin").is_dir() and not list(path.glob("*-gcc")):
+        path = path / "bin"  # the SDK's root was given: its tools are in bin/
+    prefixes = sorted(p.name[: -len("-gcc")] for p in path.glob("*-gcc") if os.access(p, os.X_OK))
+    if not prefixes:
+        raise ConfigError(f"--toolchain {path}: no <prefix>-gcc in it", hint="give the directory holding <prefix>-gcc")
+    if target.toolchain_prefix in prefixes:
+        return Toolchain(prefix=target.toolchain_prefix, bindir=path)
+    if len(prefixes) == 1:
+        return Toolchain(prefix=prefixes[0], bindir=path)
+    raise ConfigError(
+        f"--toolchain {path}: several tool-chains in it ({', '.join(prefixes)})",
+        hint=f"pass the compiler itself, e.g. --toolchain {path / (prefixes[0] + '-gcc')}",
+    )
+
+
+def require_host_tools(*names: str) -> None:
+    for name in names:
+        if shutil.which(name) is None:
+            raise ToolMissing(name, HOST_TOOLS.get(name) or OPTIONAL_HOST_TOOLS.get(name))
+
+
+def require_qemu(target: Target) -> str:
+    found = shutil.which(target.qemu)
+    if found is None:
+        raise ToolMissing(target.qemu, QEMU_PACKAGE)
+    return found
+
+
+def ccache() -> str | None:
+    """ccache when installed: used automatically for native and cross compiles."""
+    return shutil.which("ccache")
+
+
+def missing_packages(targets: list[Target]) -> list[str]:
+    """Debian packages that `invoke setup` must install for these targets."""
+    wanted: dict[str, str] = dict(HOST_TOOLS) | dict(OPTIONAL_HOST_TOOLS)
+    for target in targets:
+        wanted[f"{target.toolchain_prefix}-gcc"] = target.toolchain_package
+        wanted[target.qemu] = QEMU_PACKAGE
+    missing = {package for tool, package in wanted.items() if shutil.which(tool) is None}
+    # The tool-chain's libc development files are a Recommends of gcc-<triplet>, not a Depends.
+    missing |= {t.libc_dev_package for t in targets if t.libc_dev_package and not _installed(t.libc_dev_package)}
+    return sorted(missing)
+
+
+def _installed(package: str) -> bool:
+    if shutil.which("dpkg-query") is None:
+        return False  # not a Debian system: the package is reported missing, and setup names it
+    out = subprocess.run(["dpkg-query", "-W", "-f=${Status}", package], capture_output=True, text=True, check=False)
+    return out.returncode == 0 and out.stdout.strip().endswith(" installed")

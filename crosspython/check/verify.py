@@ -1,0 +1,212 @@
+"""Prove the installed interpreter works on the target: run it from the RFS under qemu-user.
+
+The checks use each module for real (a TLS context and a hash, a zlib round trip, a call into
+the target's libc through ctypes, an SQL query, ...), each reported as one JSON line, so that one
+failure does not hide the others.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..core.errors import VerifyFailed
+from ..core.runner import Runner
+from ..matrix import Cell
+
+# Runs on the target, under every version the matrix builds (2.7 included): standard library
+# only, syntax both 2.7 and 3.x accept (no f-strings, no print(flush=...); asyncio's coroutines
+# are compiled from a string). Prints one JSON object per check, in the order asked for.
+CHECK_SCRIPT = r"""
+import json, sys
+
+EXPECT = json.loads(sys.argv[1])
+CHECKS = {}
+
+def check(name):
+    def wrap(fn):
+        CHECKS[name] = fn
+        return fn
+    return wrap
+
+def report(name, ok, detail):
+    sys.stdout.write(json.dumps({"name": name, "ok": ok, "detail": detail}) + "\n")
+    sys.stdout.flush()
+
+@check("implementation")
+def _():
+    import platform
+    impl = platform.python_implementation()
+    assert impl == "CPython", impl
+    got = platform.python_version()
+    assert got == EXPECT["version"], "%s != %s" % (got, EXPECT["version"])
+    return "%s %s" % (impl, got)
+
+@check("machine")
+def _():
+    import platform, struct
+    machine = platform.machine()
+    assert machine == EXPECT["machine"], "platform.machine() = %r, expected %r" % (str(machine), str(EXPECT["machine"]))
+    assert sys.byteorder == EXPECT["byteorder"], "sys.byteorder = %s" % sys.byteorder
+    bits = struct.calcsize("P") * 8
+    assert bits == EXPECT["bits"], "%d-bit pointers" % bits
+    return "%s, %s-endian, %d-bit" % (machine, sys.byteorder, bits)
+
+@check("extension modules")
+def _():
+    import importlib
+    for name in EXPECT["modules"]:
+        importlib.import_module(str(name))
+    return ", ".join(EXPECT["modules"])
+
+@check("ssl")
+def _():
+    import ssl, hashlib
+    ctx = ssl.create_default_context()
+    assert ctx.verify_mode == ssl.CERT_REQUIRED
+    # OpenSSL's sha256 (hashlib.new goes through _hashlib), against the FIPS 180-2 test vector.
+    digest = hashlib.new("sha256", b"abc").hexdigest()
+    assert digest == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad", digest
+    return "%s; sha256 ok" % ssl.OPENSSL_VERSION
+
+@check("zlib")
+def _():
+    import zlib
+    data = b"crosspython " * 1000
+    packed = zlib.compress(data, 9)
+    assert zlib.decompress(packed) == data and len(packed) < len(data) // 10
+    runtime = getattr(zlib, "ZLIB_RUNTIME_VERSION", zlib.ZLIB_VERSION)  # 2.7 has only the latter
+    return "%d -> %d bytes, zlib %s" % (len(data), len(packed), runtime)
+
+@check("ctypes")
+def _():
+    import ctypes, os
+    libc = ctypes.CDLL("libc.so.6")
+    assert libc.getpid() == os.getpid()
+    libc.strlen.argtypes = [ctypes.c_char_p]
+    assert libc.strlen(b"crosspython") == 11
+    return "libc getpid/strlen ok"
+
+@check("sqlite3")
+def _():
+    import sqlite3
+    con = sqlite3.connect(":memory:")
+    con.execute("create table t (x integer)")
+    con.executemany("insert into t values (?)", [(i,) for i in range(100)])
+    (total,) = con.execute("select sum(x) from t").fetchone()
+    assert total == 4950, total
+    return "SQLite %s" % sqlite3.sqlite_version
+
+@check("bz2")
+def _():
+    import bz2
+    data = b"crosspython " * 1000
+    assert bz2.decompress(bz2.compress(data)) == data
+    return "round trip ok"
+
+@check("lzma")
+def _():
+    import lzma
+    data = b"crosspython " * 1000
+    assert lzma.decompress(lzma.compress(data)) == data
+    return "round trip ok"
+
+@check("json")
+def _():
+    value = {u"a": [1, 2.5, None, True], u"b": u"\u00e9"}
+    assert json.loads(json.dumps(value)) == value
+    return "round trip ok"
+
+@check("asyncio")
+def _():
+    import asyncio
+    scope = {"asyncio": asyncio}
+    exec(compile(
+        "async def add(a, b):\n"
+        "    await asyncio.sleep(0)\n"
+        "    return a + b\n"
+        "async def main():\n"
+        "    return await asyncio.gather(add(1, 2), add(3, 4))\n",
+        "<asyncio check>", "exec"), scope)
+    assert asyncio.run(scope["main"]()) == [3, 7]
+    return "gather ok"
+
+for name in EXPECT["checks"]:
+    fn = CHECKS.get(name)
+    try:
+        if fn is None:
+            raise LookupError("no such check")
+        report(name, True, str(fn()))
+    except BaseException as exc:
+        report(name, False, "%s: %s" % (type(exc).__name__, exc))
+"""
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    name: str
+    ok: bool
+    detail: str
+
+
+def expectations(cell: Cell) -> dict[str, object]:
+    target = cell.target
+    return {
+        "version": cell.version.full,
+        "machine": target.platform_machine,
+        "byteorder": target.endianness,
+        "bits": target.elf_class,
+        "modules": list(cell.version.required_modules),
+        "checks": list(cell.version.checks),
+    }
+
+
+def verify_command(cell: Cell, rfs: Path, qemu: str, interpreter: str) -> list[str]:
+    flags = list(cell.version.interpreter_flags)
+    return [qemu, "-L", str(rfs), str(rfs / interpreter), *flags, "-c", CHECK_SCRIPT, json.dumps(expectations(cell))]
+
+
+def parse_results(output: str) -> list[CheckResult]:
+    results = []
+    for line in output.splitlines():
+        line = line.strip()
+        if not line.startswith("{"):
+            continue
+        try:
+            data = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(data, dict) and {"name", "ok", "detail"} <= data.keys():
+            results.append(CheckResult(str(data["name"]), bool(data["ok"]), str(data["detail"])))
+    return results
+
+
+def table(results: list[CheckResult]) -> str:
+    width = max([len(r.name) for r in results] + [5])
+    rows = [f"    {'check':<{width}}  result  detail"]
+    rows += [f"    {r.name:<{width}}  {'ok' if r.ok else 'FAIL':<6}  {r.detail}" for r in results]
+    return "\n".join(rows)
+
+
+def run_verify(cell: Cell, rfs: Path, qemu: str, interpreter: str, runner: Runner) -> list[CheckResult]:
+    """Run the checks under qemu-user; raise VerifyFailed unless every one passed."""
+    if not (rfs / interpreter).is_file():
+        raise VerifyFailed(f"no interpreter at {rfs / interpreter}", hint="run `invoke install` first")
+    with runner.step(cell.id, "verify") as step:
+        # Emulated start-up and imports take seconds; allow plenty.
+        result = step.run(verify_command(cell, rfs, qemu, interpreter), check=False, timeout=600)
+        results = parse_results(result.output)
+        seen = {r.name for r in results}
+        for name in cell.version.checks:
+            if name not in seen:
+                results.append(CheckResult(name, False, "did not run (interpreter exited early)"))
+        step.note("results under " + qemu + ":\n" + table(results))
+        failed = [r.name for r in results if not r.ok]
+        if failed or result.returncode != 0:
+            raise VerifyFailed(
+                f"{cell.id}: {len(failed)} check(s) failed under {qemu}: {', '.join(failed) or '(none)'}"
+                + (f"; the interpreter exited with {result.returncode}" if result.returncode else ""),
+                hint=f"see {step.log}",
+            )
+    return results

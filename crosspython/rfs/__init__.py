@@ -1,0 +1,1 @@
+"""The board's root file system: provisioning the default one from Debian's packages."""

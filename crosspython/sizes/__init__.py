@@ -1,0 +1,1 @@
+"""What the install costs in bytes: lief measurements, reports and the regression gate."""
