@@ -22,7 +22,8 @@ import nox
 ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))
 
-from crosspython.matrix import load_matrix
+from crosspython.matrix import DEFAULT_VARIANT, load_matrix  # noqa: E402  (after the sys.path line above)
+from crosspython.session import configured_layout  # noqa: E402
 
 nox.options.sessions = ["tests"]
 nox.options.error_on_missing_interpreters = False
@@ -34,7 +35,8 @@ if _pyenv.is_dir():
     os.environ["PATH"] = os.pathsep.join([*(str(p / "bin") for p in sorted(_pyenv.iterdir())), os.environ["PATH"]])
 
 MATRIX = load_matrix()
-RESULTS = ROOT / "artifacts" / "matrix"
+LAYOUT = configured_layout()  # the tasks' artifacts directory, however it is configured
+RESULTS = LAYOUT.matrix_results
 HOST_PYTHONS = ["3.10", "3.11", "3.12", "3.13"]
 
 
@@ -67,17 +69,24 @@ def tests(session: nox.Session) -> None:
 def matrix(session: nox.Session, python_version: str, triplet: str) -> None:
     """One cell: native, cross, install into its RFS, verify under qemu, sizes. A summary ends the run."""
     _install(session)
-    cell = MATRIX.cell(python=python_version, triplet=triplet, variant="default")
+    cell = MATRIX.cell(python=python_version, triplet=triplet, variant=DEFAULT_VARIANT)
     RESULTS.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     target_tests = "--target-tests" in session.posargs
     extra = [a for a in session.posargs if a != "--target-tests"]
-    result: dict[str, object] = {"cell": cell.id, "result": "failed", "seconds": 0.0, "python_bytes": None,
-                                 "stripped_bytes": None, "target_tests": None}  # fmt: skip
+    result: dict[str, object] = {
+        "cell": cell.id,
+        "result": "failed",
+        "seconds": 0.0,
+        "python_bytes": None,
+        "stripped_bytes": None,
+        "target_tests": None,
+    }
     session.notify("summary")
     try:
-        session.run("invoke", "native", "cross", "install", "verify", "--python", python_version,
-                    "--triplet", triplet, *extra)  # fmt: skip
+        session.run(
+            "invoke", "native", "cross", "install", "verify", "--python", python_version, "--triplet", triplet, *extra
+        )
         result["result"] = "ok"
         if target_tests:
             result["result"] = "tests failed"
@@ -85,7 +94,7 @@ def matrix(session: nox.Session, python_version: str, triplet: str) -> None:
                 session.run("invoke", "test-target", "--python", python_version, "--triplet", triplet)
                 result["result"] = "ok"
             finally:
-                record = ROOT / "artifacts" / "reports" / "target-tests" / f"{cell.id}.json"
+                record = LAYOUT.target_tests_junit(cell).with_suffix(".json")
                 if record.is_file():
                     t = json.loads(record.read_text())
                     result["target_tests"] = (
@@ -93,7 +102,7 @@ def matrix(session: nox.Session, python_version: str, triplet: str) -> None:
                         f"{t['expected_failures']} expected, {t['skipped']} skipped, {t['duration_s']:.0f}s"
                     )
         session.run("invoke", "sizes", silent=True)
-        totals = json.loads((ROOT / "artifacts" / "reports" / "sizes.json").read_text())["totals"]
+        totals = json.loads((LAYOUT.reports / "sizes.json").read_text())["totals"]
         for row in totals:
             if row["cell"] == cell.id:
                 result["stripped_bytes" if row["stripped"] else "python_bytes"] = row["interpreter"]
@@ -116,7 +125,7 @@ def summary(session: nox.Session) -> None:
         print(f"{r['cell']:<{width}}  {r['result']:<7} {r['seconds']:>9.0f}s {size:>12} {stripped:>12}")
         if r.get("target_tests"):
             print(f"{'':<{width}}  target tests: {r['target_tests']}")
-    report = ROOT / "artifacts" / "reports" / "sizes.md"
+    report = LAYOUT.reports / "sizes.md"
     if report.is_file():
         # The variants side by side, per target (from `invoke sizes`, run by each cell).
         print("\n" + report.read_text())

@@ -14,22 +14,26 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from invoke import Context, Exit, task
+from invoke.context import Context
+from invoke.exceptions import Exit
+from invoke.tasks import task
 
 from crosspython import pipeline
-from crosspython.cli import HELP, edge, session_for
+from crosspython.cli import HELP, errors_as_messages, session_for
 from crosspython.core.layout import PROJECT_ROOT
 from crosspython.matrix import load_matrix
 
 
-def _h(*names: str, **extra: str) -> dict[str, str]:
+def help_for(*names: str, **extra: str) -> dict[str, str]:
+    """The help texts of the shared options `names` (cli.HELP), plus this task's own."""
     return {name: HELP[name] for name in names} | extra
 
 
 @task(
-    auto_shortflags=False, help=_h("python", "triplet", "rfs", "toolchain", "jobs", "verbose", variant=HELP["variant"])
+    auto_shortflags=False,
+    help=help_for("python", "triplet", "rfs", "toolchain", "jobs", "verbose", variant=HELP["variant"]),
 )
-@edge
+@errors_as_messages
 def cross(
     c: Context,
     python: str | None = None,
@@ -41,20 +45,21 @@ def cross(
     verbose: bool = False,
 ) -> None:
     """Configure and build CPython for the target, out of tree (fetches, builds native, provisions RFS as needed)."""
-    s = session_for(c, python=python, triplet=triplet, variant=variant, rfs=rfs, toolchain=toolchain, jobs=jobs,
-                    verbose=verbose)  # fmt: skip
+    s = session_for(
+        c, python=python, triplet=triplet, variant=variant, rfs=rfs, toolchain=toolchain, jobs=jobs, verbose=verbose
+    )
     pipeline.build_cross(s)
 
 
-@task(auto_shortflags=False, help=_h("python", "jobs", "verbose"))
-@edge
+@task(auto_shortflags=False, help=help_for("python", "jobs", "verbose"))
+@errors_as_messages
 def native(c: Context, python: str | None = None, jobs: int = 0, verbose: bool = False) -> None:
     """Build the build-host interpreter (once per CPython version, shared by every target and variant)."""
     pipeline.build_native(session_for(c, python=python, jobs=jobs, verbose=verbose))
 
 
-@task(auto_shortflags=False, help=_h("python", "triplet", "variant", "rfs", "toolchain", "verbose"))
-@edge
+@task(auto_shortflags=False, help=help_for("python", "triplet", "variant", "rfs", "toolchain", "verbose"))
+@errors_as_messages
 def install(
     c: Context,
     python: str | None = None,
@@ -69,8 +74,8 @@ def install(
     pipeline.install(s)
 
 
-@task(auto_shortflags=False, help=_h("python", "triplet", "variant", "rfs", "toolchain", "verbose"))
-@edge
+@task(auto_shortflags=False, help=help_for("python", "triplet", "variant", "rfs", "toolchain", "verbose"))
+@errors_as_messages
 def stage(
     c: Context,
     python: str | None = None,
@@ -85,8 +90,8 @@ def stage(
     print(pipeline.stage(s).stage)
 
 
-@task(auto_shortflags=False, help=_h("python", "triplet", "variant", "rfs", "verbose"))
-@edge
+@task(auto_shortflags=False, help=help_for("python", "triplet", "variant", "rfs", "verbose"))
+@errors_as_messages
 def verify(
     c: Context,
     python: str | None = None,
@@ -99,8 +104,8 @@ def verify(
     pipeline.verify(session_for(c, python=python, triplet=triplet, variant=variant, rfs=rfs, verbose=verbose))
 
 
-@task(auto_shortflags=False, help=_h("triplet", "toolchain", "verbose"))
-@edge
+@task(auto_shortflags=False, help=help_for("triplet", "toolchain", "verbose"))
+@errors_as_messages
 def rfs(c: Context, triplet: str | None = None, toolchain: str | None = None, verbose: bool = False) -> None:
     """Provision the default RFS artifacts/rfs/<triplet>: Debian's packages, or `deps` where Debian has none."""
     s = session_for(c, triplet=triplet, toolchain=toolchain, verbose=verbose)
@@ -108,8 +113,8 @@ def rfs(c: Context, triplet: str | None = None, toolchain: str | None = None, ve
     print(s.layout.default_rfs(s.cell.target.triplet))
 
 
-@task(auto_shortflags=False, help=_h("triplet", "rfs", "toolchain", "jobs", "verbose"))
-@edge
+@task(auto_shortflags=False, help=help_for("triplet", "rfs", "toolchain", "jobs", "verbose"))
+@errors_as_messages
 def deps(
     c: Context,
     triplet: str | None = None,
@@ -123,15 +128,15 @@ def deps(
     print(pipeline.build_deps(s))
 
 
-@task(auto_shortflags=False, help=_h("python", "verbose"))
-@edge
+@task(auto_shortflags=False, help=help_for("python", "verbose"))
+@errors_as_messages
 def fetch(c: Context, python: str | None = None, verbose: bool = False) -> None:
     """Fetch and unpack the pinned CPython source (cache, python.org, Debian source archive)."""
     print(pipeline.fetch_source(session_for(c, python=python, verbose=verbose)))
 
 
-@task(auto_shortflags=False, help=_h("python", "triplet", "variant", "rfs", "toolchain", jobs=HELP["jobs"]))
-@edge
+@task(auto_shortflags=False, help=help_for("python", "triplet", "variant", "rfs", "toolchain", jobs=HELP["jobs"]))
+@errors_as_messages
 def plan(
     c: Context,
     python: str | None = None,
@@ -144,8 +149,10 @@ def plan(
     """Print what `cross` would run for a cell (configure line, environment, config.site); runs nothing."""
     s = session_for(c, python=python, triplet=triplet, variant=variant, rfs=rfs, toolchain=toolchain, jobs=jobs)
     p = pipeline.plan_cell(s, build=False)
-    print(f"cell:       {p.cell.id}\nbuild dir:  {p.build_dir}\nRFS:        {s.rfs}"
-          f" ({'sysroot' if p.sysroot else '-I/-L'})")  # fmt: skip
+    print(
+        f"cell:       {p.cell.id}\nbuild dir:  {p.build_dir}\nRFS:        {s.rfs}"
+        f" ({'sysroot' if p.sysroot else '-I/-L'})"
+    )
     print("configure: ", " \\\n    ".join(p.configure))
     print("environment:\n" + "\n".join(f"    {k}={v}" for k, v in p.env))
     print("config.site:\n" + "".join(f"    {line}\n" for line in p.config_site.splitlines()))
@@ -153,15 +160,19 @@ def plan(
 
 @task(
     auto_shortflags=False,
-    help=_h(
-        "python", "triplet", "variant", "rfs", "verbose",
+    help=help_for(
+        "python",
+        "triplet",
+        "variant",
+        "rfs",
+        "verbose",
         tests="space-separated regrtest test names, or 'all' (default: the subset in matrix/target-tests.toml)",
         regrtest_args="extra arguments passed through to `python -m test`, e.g. '-v' or '--match test_foo'",
         timeout="regrtest's per-test timeout in seconds (emulation is slow)",
         jobs="regrtest worker processes (default 0: number of CPUs)",
     ),
-)  # fmt: skip
-@edge
+)
+@errors_as_messages
 def test_target(
     c: Context,
     tests: str = "",
@@ -189,7 +200,7 @@ def test_target(
         "verbose": HELP["verbose"],
     },
 )
-@edge
+@errors_as_messages
 def sizes(
     c: Context,
     check: bool = False,
@@ -199,13 +210,11 @@ def sizes(
     verbose: bool = False,
 ) -> None:
     """Size report with lief of every staged cell (built and stripped): artifacts/reports/sizes.{json,md,html}."""
-    from crosspython.sizes.measure import BASELINE
-
     pipeline.size_report(
         session_for(c, verbose=verbose),
         check=check,
         update_baseline=update_baseline,
-        baseline=Path(baseline) if baseline else BASELINE,
+        baseline=Path(baseline) if baseline else None,
         threshold=None if threshold < 0 else threshold,
     )
 
@@ -217,14 +226,17 @@ def sizes(
         "dry_run": "only print the Debian packages that would be installed",
     },
 )
-@edge
+@errors_as_messages
 def setup(c: Context, triplet: str | None = None, dry_run: bool = False) -> None:
-    """Install the Debian packages needed: make, gcc, pkg-config, ccache, qemu-user, perl, tcl, cross tool-chains and their libc."""
-    matrix = load_matrix()
-    targets = [matrix.target(triplet)] if triplet else list(matrix.targets.values())
-    missing = pipeline.setup(targets, dry_run=dry_run)
-    print(f"setup: {'would install' if dry_run else 'installed'} {' '.join(missing)}" if missing
-          else "setup: everything needed is installed")  # fmt: skip
+    """Install the Debian packages needed: make, gcc, pkg-config, ccache, qemu-user, cross tool-chains, ..."""
+    s = session_for(c, triplet=triplet)
+    targets = [s.cell.target] if triplet else list(s.matrix.targets.values())
+    missing = pipeline.setup(s, targets, dry_run=dry_run)
+    print(
+        f"setup: {'would install' if dry_run else 'installed'} {' '.join(missing)}"
+        if missing
+        else "setup: everything needed is installed"
+    )
 
 
 @task(
@@ -232,20 +244,30 @@ def setup(c: Context, triplet: str | None = None, dry_run: bool = False) -> None
     help={
         "unit": "only the fast unit tests (no cross build)",
         "pytest_args": "extra arguments for pytest, e.g. '-k config_site'",
+        "no_lint": "skip ruff and mypy (they run first otherwise)",
     },
 )
-def test(c: Context, unit: bool = False, pytest_args: str = "") -> None:
-    """Run the test suite: unit tests, then a real cross build verified under qemu (marker: integration)."""
-    cmd = [sys.executable, "-m", "pytest", "tests"]
+def test(c: Context, unit: bool = False, pytest_args: str = "", no_lint: bool = False) -> None:
+    """Run the test suite: ruff and mypy, unit tests, then real cross builds verified under qemu."""
+    steps: list[list[str]] = []
+    if not no_lint:
+        # Lint and types first: they take seconds, the builds take minutes.
+        steps += [
+            [sys.executable, "-m", "ruff", "check", "."],
+            [sys.executable, "-m", "ruff", "format", "--check", "."],
+            [sys.executable, "-m", "mypy"],
+        ]
+    pytest = [sys.executable, "-m", "pytest", "tests"]
     if unit:
-        cmd += ["-m", "not integration"]
-    cmd += pytest_args.split()
-    print("$ " + " ".join(cmd), flush=True)
-    code = subprocess.call(cmd, cwd=PROJECT_ROOT)
-    if code == 5:
-        raise Exit("pytest collected no tests: that is a failure here", code=5)
-    if code:
-        raise Exit(code=code)
+        pytest += ["-m", "not integration"]
+    steps.append(pytest + pytest_args.split())
+    for cmd in steps:
+        print("$ " + " ".join(cmd), flush=True)
+        code = subprocess.call(cmd, cwd=PROJECT_ROOT)
+        if code == 5 and cmd is steps[-1]:
+            raise Exit("pytest collected no tests: that is a failure here", code=5)
+        if code:
+            raise Exit(code=code)
 
 
 @task(auto_shortflags=False)

@@ -1,9 +1,11 @@
-"""The CLI edge for Invoke: chain-wide options, one place that turns errors into messages.
+"""Where Invoke meets crosspython: options given once for a task chain, and the one place that
+turns errors into messages.
 
-`invoke native cross install --rfs=DIR` gives --rfs once; ChainExecutor (selected by
-`tasks.executor_class` in invoke.yaml) hands it to every task of the chain that takes it and
-was not given its own value. Defaults come from invoke configuration (`crosspython:` in
-invoke.yaml, or INVOKE_CROSSPYTHON_* variables) and, for the RFS, the recipe's `RFS` variable.
+A *task chain* is several tasks on one command line: `invoke native cross install --rfs=DIR`
+gives --rfs once; TaskChainExecutor (selected by `tasks.executor_class` in invoke.yaml) hands it
+to every task of the chain that takes it and was not given its own value. Defaults come from
+invoke configuration (`crosspython:` in invoke.yaml, or INVOKE_CROSSPYTHON_* variables) and, for
+the RFS, the recipe's `RFS` variable.
 """
 
 from __future__ import annotations
@@ -12,15 +14,16 @@ import functools
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from invoke import Context, Exit
+from invoke.context import Context
+from invoke.exceptions import Exit
 from invoke.executor import Executor
-from invoke.parser import ParserContext
+from invoke.parser.context import ParserContext
 
 from .core.errors import CrossPythonError
 from .session import Options, Session, resolve
 
-# Options that, given once, apply to every task of a chain that takes them.
-CHAIN_OPTIONS = ("rfs", "triplet", "python", "variant", "jobs", "toolchain", "verbose")
+# Options that, given once, apply to every task of a task chain that takes them.
+TASK_CHAIN_OPTIONS = ("rfs", "triplet", "python", "variant", "jobs", "toolchain", "verbose")
 
 HELP = {
     "python": "CPython version, e.g. 3.13 (default 3.13; see matrix/versions.toml)",
@@ -34,19 +37,15 @@ HELP = {
 }
 
 
-class ChainError(CrossPythonError):
-    exit_code = 2
-
-
-class ChainExecutor(Executor):
-    """An Executor that propagates CHAIN_OPTIONS given once to the whole chain."""
+class TaskChainExecutor(Executor):
+    """An Executor that propagates TASK_CHAIN_OPTIONS given once to the whole task chain."""
 
     def execute(self, *tasks: Any) -> Any:
         given: dict[str, tuple[str, Any]] = {}
         contexts = [t for t in tasks if isinstance(t, ParserContext)]
         for ctx in contexts:
             for arg in ctx.args.values():
-                if arg.name in CHAIN_OPTIONS and arg.got_value:
+                if arg.name in TASK_CHAIN_OPTIONS and arg.got_value:
                     if arg.name in given and given[arg.name][1] != arg.value:
                         first_task, first_value = given[arg.name]
                         raise Exit(
@@ -55,6 +54,10 @@ class ChainExecutor(Executor):
                             code=2,
                         )
                     given[arg.name] = (str(ctx.name), arg.value)
+        try:
+            self.check_options({name: value for name, (_, value) in given.items()})
+        except CrossPythonError as exc:
+            raise Exit(exc.render(), code=exc.exit_code) from None
         calls: list[Any] = []
         for task in tasks:
             if isinstance(task, ParserContext):
@@ -67,12 +70,21 @@ class ChainExecutor(Executor):
                 calls.append(task)
         return super().execute(*calls)
 
+    def check_options(self, given: dict[str, Any]) -> None:
+        """Resolve the chain's options once before any task runs: a typo in --rfs, --python,
+        --triplet, --variant or --jobs fails in a second, not after `native` has built for minutes."""
+        section = self.config.get("crosspython", None)
+        options_from(given, config=dict(section) if section else {})
+
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def edge(func: F) -> F:
-    """Catch the project's errors once: message, hint and exit code; no traceback."""
+def errors_as_messages(func: F) -> F:
+    """The error boundary of a task: the project's errors become message, hint and exit code; no traceback.
+
+    Every task wears it; nothing below it catches CrossPythonError to print it.
+    """
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -93,10 +105,14 @@ def config_of(c: Context) -> dict[str, Any]:
 
 def session_for(c: Context, **given: Any) -> Session:
     """The Session for a task's flags; a flag left at its "not given" value falls back to defaults."""
+    return options_from(given, config=config_of(c))
+
+
+def options_from(given: dict[str, Any], *, config: dict[str, Any]) -> Session:
     known = {k: v for k, v in given.items() if k in Options.__dataclass_fields__}
     # bool and int flags cannot be None in Invoke: False and 0 mean "not given" here.
     if not known.get("verbose"):
         known["verbose"] = None
     if not known.get("jobs"):
         known["jobs"] = None
-    return resolve(Options(**known), config=config_of(c))
+    return resolve(Options(**known), config=config)

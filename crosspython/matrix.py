@@ -11,8 +11,9 @@ import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, TypeVar, cast, get_args
 
+from .core import pythontree
 from .core.errors import ConfigError
 
 if sys.version_info >= (3, 11):
@@ -22,19 +23,39 @@ else:  # pragma: no cover - exercised on 3.10 only
 
 MATRIX_DIR = Path(__file__).resolve().parent.parent / "matrix"
 
+T = TypeVar("T")
 _TRIPLET_RE = re.compile(r"^[a-z0-9_]+(-[a-z0-9_]+){1,3}$")
 _SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 _CONFIG_SITE_KEY_RE = re.compile(r"^ac_cv_[A-Za-z0-9_]+$")
-DEPS_SOURCES = ("debian", "source")
+
+# Closed sets of values the data may take; loading checks each against its Literal.
+Endianness = Literal["little", "big"]
+# Where a target's default RFS gets its libraries: "debian" (packages of debian_arch, `invoke rfs`)
+# or "source" (cross-built from matrix/deps.toml, `invoke deps`).
+DepsSource = Literal["debian", "source"]
 # How the cross build is given the build-host interpreter (versions.toml `build_python`):
 # "configure": `--with-build-python=PATH` (3.11+); "path": first on PATH as python<X.Y>, where
 # configure looks for it (2.7, which has no such option).
-BUILD_PYTHON_MODES = ("configure", "path")
-# The checks `verify` knows (crosspython/verify.py); a version lists those that apply to it.
-VERIFY_CHECKS = (
-    "implementation", "machine", "extension modules", "ssl", "zlib", "ctypes",
-    "sqlite3", "bz2", "lzma", "json", "asyncio",
-)  # fmt: skip
+BuildPython = Literal["configure", "path"]
+# The checks `verify` knows (crosspython/check/verify.py); a version lists those that apply to it.
+VerifyCheck = Literal[
+    "implementation",
+    "machine",
+    "extension modules",
+    "ssl",
+    "zlib",
+    "ctypes",
+    "sqlite3",
+    "bz2",
+    "lzma",
+    "json",
+    "asyncio",
+]
+VERIFY_CHECKS: tuple[VerifyCheck, ...] = get_args(VerifyCheck)
+# How each library of deps.toml is configured; crosspython/build/deps.py drives each kind.
+DepBuild = Literal["autoconf", "zlib", "make", "openssl"]
+# What a size-report knob line compares (variants.toml [[knobs]]).
+KnobMetric = Literal["interpreter", "static libraries"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -47,12 +68,12 @@ class Target:
     qemu: str
     elf_machine: str
     elf_class: int
-    endianness: str
+    endianness: Endianness
     platform_machine: str
     debian_arch: str
     config_site: tuple[tuple[str, str], ...]
     libc_dev_package: str = ""
-    deps: str = "debian"  # "debian": the default RFS from debian_arch's packages; "source": `deps`
+    deps: DepsSource = "debian"
     openssl_target: str = ""
     family: str = ""  # architecture family (a nox tag); the arch part of the triplet when not given
 
@@ -79,9 +100,9 @@ class Version:
     debian: DebianSource | None
     required_modules: tuple[str, ...]
     configure_args: tuple[str, ...]
-    build_python: str = "configure"  # one of BUILD_PYTHON_MODES
+    build_python: BuildPython = "configure"
     native_imports: tuple[str, ...] = ("_posixsubprocess", "_multiprocessing")  # proof the native build is whole
-    checks: tuple[str, ...] = VERIFY_CHECKS  # what `verify` runs on the target
+    checks: tuple[VerifyCheck, ...] = VERIFY_CHECKS  # what `verify` runs on the target
     interpreter_flags: tuple[str, ...] = ("-I",)  # isolate the checks from the RFS's environment
 
     @property
@@ -93,6 +114,11 @@ class Version:
     def source_dirname(self) -> str:
         return f"Python-{self.full}"
 
+    @property
+    def interpreter(self) -> str:
+        """The interpreter's path inside an RFS or a stage (usr/bin/python3.13)."""
+        return pythontree.interpreter(self.short)
+
 
 @dataclass(frozen=True, kw_only=True)
 class Variant:
@@ -102,6 +128,24 @@ class Variant:
     description: str
     cflags: tuple[str, ...]
     ldflags: tuple[str, ...]
+
+
+STRIP_SUFFIX = "+strip"
+DEFAULT_VARIANT = "default"  # CPython's own flags: every variants.toml has it, size comparisons start from it
+
+
+@dataclass(frozen=True, kw_only=True)
+class Knob:
+    """A line of the size report: what one knob does, as the difference between two builds.
+
+    A build is a variant's name, with "+strip" for its stripped copy (stripping is not a variant).
+    """
+
+    before: str
+    after: str
+    what: str
+    why: str = ""
+    metric: KnobMetric = "interpreter"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -125,7 +169,7 @@ class Dep:
     top: str  # the tarball's top directory
     upstream_url: str  # "" when no upstream file has these bytes (a Debian repack)
     debian: DebianSource | None
-    build: str  # how it is configured: one of crosspython.deps.BUILDERS
+    build: DepBuild  # how its build system is driven (crosspython/build/deps.py)
     in_tree: bool  # built in a copy of its source tree (its build system cannot build out of tree)
     configure_args: tuple[str, ...]
     make_args: tuple[str, ...]
@@ -163,6 +207,7 @@ class Matrix:
     variants: dict[str, Variant]
     rfs: RfsSpec
     deps: DepsSpec = DepsSpec(libraries=(), seed_include=(), seed_exclude=())
+    knobs: tuple[Knob, ...] = ()
 
     def target(self, triplet: str) -> Target:
         return _lookup(self.targets, triplet, "target triplet", "matrix/targets.toml")
@@ -181,7 +226,7 @@ class Matrix:
         return Cell(version=self.version(python), target=self.target(triplet), variant=self.variant(variant))
 
 
-def _lookup(table: dict[str, Any], key: str, what: str, where: str) -> Any:
+def _lookup(table: dict[str, T], key: str, what: str, where: str) -> T:
     try:
         return table[key]
     except KeyError:
@@ -189,7 +234,7 @@ def _lookup(table: dict[str, Any], key: str, what: str, where: str) -> Any:
         raise ConfigError(f"unknown {what} {key!r}", hint=f"known: {known} (add one in {where})") from None
 
 
-class _Fields:
+class Fields:
     """Typed access to one TOML table, with errors that name file and key."""
 
     def __init__(self, data: dict[str, Any], where: str) -> None:
@@ -207,15 +252,23 @@ class _Fields:
         return value
 
     def text(self, key: str, default: Any = ..., *, pattern: re.Pattern[str] | None = None) -> str:
-        value = self._get(key, str, default)
+        value = str(self._get(key, str, default))
         if pattern is not None and not pattern.match(value):
             raise ConfigError(f"{self.where}: {key!r} = {value!r} is not valid")
         return value
 
     def number(self, key: str, *, choices: tuple[int, ...] | None = None) -> int:
-        value = self._get(key, int)
+        value = int(self._get(key, int))
         if choices is not None and value not in choices:
             raise ConfigError(f"{self.where}: {key!r} must be one of {choices}, got {value}")
+        return value
+
+    def choice(self, key: str, kind: Any, default: Any = ...) -> Any:
+        """A string that must be one of the Literal type `kind`'s values."""
+        value = self.text(key, default)
+        allowed = get_args(kind)
+        if value not in allowed:
+            raise ConfigError(f"{self.where}: {key!r} must be one of {', '.join(map(repr, allowed))}, got {value!r}")
         return value
 
     def flag(self, key: str, default: Any = ...) -> bool:
@@ -227,8 +280,13 @@ class _Fields:
             raise ConfigError(f"{self.where}: {key!r} must be a list of strings")
         return tuple(value)
 
+    def items(self, key: str) -> list[Any]:
+        """An array of tables ([[key]]), empty when absent."""
+        return list(self._get(key, list, []))
+
     def table(self, key: str, default: Any = ...) -> dict[str, Any] | None:
-        return self._get(key, dict, default)
+        value = self._get(key, dict, default)
+        return None if value is None else dict(value)
 
     def done(self) -> None:
         if self.data:
@@ -240,10 +298,10 @@ def _kind_name(kind: type | tuple[type, ...]) -> str:
     return names.get(kind, str(kind))
 
 
-def _read_toml(path: Path) -> dict[str, Any]:
+def read_toml(path: Path) -> dict[str, Any]:
     try:
         with path.open("rb") as handle:
-            return tomllib.load(handle)
+            return dict(tomllib.load(handle))
     except FileNotFoundError:
         raise ConfigError(f"matrix file {path} is missing") from None
     except tomllib.TOMLDecodeError as exc:
@@ -253,16 +311,13 @@ def _read_toml(path: Path) -> dict[str, Any]:
 def _parse_target(triplet: str, raw: dict[str, Any], where: str) -> Target:
     if not _TRIPLET_RE.match(triplet):
         raise ConfigError(f"{where}: {triplet!r} is not a GNU triplet")
-    f = _Fields(raw, f"{where} [targets.{triplet!r}]")
+    f = Fields(raw, f"{where} [targets.{triplet!r}]")
     site_raw = f.table("config_site", {}) or {}
     site: list[tuple[str, str]] = []
     for key, value in site_raw.items():
         if not _CONFIG_SITE_KEY_RE.match(key) or not isinstance(value, str):
             raise ConfigError(f'{where} [targets.{triplet!r}.config_site]: {key} must be ac_cv_* = "string"')
         site.append((key, value))
-    endianness = f.text("endianness")
-    if endianness not in ("little", "big"):
-        raise ConfigError(f"{f.where}: 'endianness' must be 'little' or 'big', got {endianness!r}")
     target = Target(
         triplet=triplet,
         toolchain_prefix=f.text("toolchain_prefix"),
@@ -270,18 +325,16 @@ def _parse_target(triplet: str, raw: dict[str, Any], where: str) -> Target:
         qemu=f.text("qemu"),
         elf_machine=f.text("elf_machine"),
         elf_class=f.number("elf_class", choices=(32, 64)),
-        endianness=endianness,
+        endianness=f.choice("endianness", Endianness),
         platform_machine=f.text("platform_machine"),
         debian_arch=f.text("debian_arch", ""),
         config_site=tuple(site),
         libc_dev_package=f.text("libc_dev_package", ""),
-        deps=f.text("deps", "debian"),
+        deps=f.choice("deps", DepsSource, "debian"),
         openssl_target=f.text("openssl_target", ""),
         family=f.text("family", triplet.split("-", 1)[0]),
     )
     f.done()
-    if target.deps not in DEPS_SOURCES:
-        raise ConfigError(f"{f.where}: 'deps' must be one of {', '.join(DEPS_SOURCES)}, got {target.deps!r}")
     if target.deps == "debian" and not target.debian_arch:
         raise ConfigError(f'{f.where}: deps = "debian" needs a debian_arch (or use deps = "source")')
     return target
@@ -290,7 +343,7 @@ def _parse_target(triplet: str, raw: dict[str, Any], where: str) -> Target:
 def _parse_version(short: str, raw: dict[str, Any], where: str) -> Version:
     if not re.match(r"^\d+\.\d+$", short):
         raise ConfigError(f"{where}: version key {short!r} must look like 3.13")
-    f = _Fields(raw, f"{where} [versions.{short!r}]")
+    f = Fields(raw, f"{where} [versions.{short!r}]")
     full = f.text("full")
     if not full.startswith(short + "."):
         raise ConfigError(f"{f.where}: full = {full!r} is not a {short} release")
@@ -308,26 +361,27 @@ def _parse_version(short: str, raw: dict[str, Any], where: str) -> Version:
         debian=debian,
         required_modules=f.texts("required_modules"),
         configure_args=f.texts("configure_args", []),
-        build_python=f.text("build_python", "configure"),
+        build_python=f.choice("build_python", BuildPython, "configure"),
         native_imports=f.texts("native_imports", list(Version.native_imports)),
-        checks=f.texts("checks", list(VERIFY_CHECKS)),
+        checks=_checks(f),
         interpreter_flags=f.texts("interpreter_flags", list(Version.interpreter_flags)),
     )
     f.done()
-    if version.build_python not in BUILD_PYTHON_MODES:
-        raise ConfigError(
-            f"{f.where}: build_python must be one of {', '.join(BUILD_PYTHON_MODES)}, got {version.build_python!r}"
-        )
-    unknown = [c for c in version.checks if c not in VERIFY_CHECKS]
+    return version
+
+
+def _checks(f: Fields) -> tuple[VerifyCheck, ...]:
+    checks = f.texts("checks", list(VERIFY_CHECKS))
+    unknown = [c for c in checks if c not in VERIFY_CHECKS]
     if unknown:
         raise ConfigError(f"{f.where}: unknown check(s) {', '.join(unknown)}; known: {', '.join(VERIFY_CHECKS)}")
-    return version
+    return cast("tuple[VerifyCheck, ...]", checks)
 
 
 def _parse_debian(raw: dict[str, Any] | None, where: str) -> DebianSource | None:
     if raw is None:
         return None
-    d = _Fields(raw, f"{where}.debian")
+    d = Fields(raw, f"{where}.debian")
     debian = DebianSource(package=d.text("package"), suite=d.text("suite"), file=d.text("file"))
     d.done()
     return debian
@@ -340,12 +394,10 @@ def _string_table(raw: dict[str, Any] | None, where: str) -> tuple[tuple[str, st
     return items
 
 
-def _parse_dep(name: str, raw: dict[str, Any], where: str, builders: tuple[str, ...]) -> Dep:
-    f = _Fields(raw, f"{where} [libraries.{name}]")
+def _parse_dep(name: str, raw: dict[str, Any], where: str) -> Dep:
+    f = Fields(raw, f"{where} [libraries.{name}]")
     size = f.number("size")
-    build = f.text("build")
-    if build not in builders:
-        raise ConfigError(f"{f.where}: build = {build!r} is not one of {', '.join(builders)}")
+    build = f.choice("build", DepBuild)
     in_tree = f.flag("in_tree", False)
     dep = Dep(
         name=name,
@@ -372,21 +424,17 @@ def _parse_dep(name: str, raw: dict[str, Any], where: str, builders: tuple[str, 
     return dep
 
 
-# How each library's build system is driven; the code for each is crosspython.deps.BUILDERS.
-DEP_BUILDERS = ("autoconf", "zlib", "make", "openssl")
-
-
 def load_deps(path: Path) -> DepsSpec:
     """matrix/deps.toml, validated."""
-    data = _read_toml(path)
-    seed = _Fields(data.pop("seed", {}), f"{path} [seed]")
+    data = read_toml(path)
+    seed = Fields(data.pop("seed", {}), f"{path} [seed]")
     libraries = data.pop("libraries", {})
     if data:
         raise ConfigError(f"{path}: unknown top-level key(s) {', '.join(sorted(data))}")
     if not isinstance(libraries, dict) or not libraries:
         raise ConfigError(f"{path}: needs at least one [libraries.<name>] table")
     spec = DepsSpec(
-        libraries=tuple(_parse_dep(k, v, str(path), DEP_BUILDERS) for k, v in libraries.items()),
+        libraries=tuple(_parse_dep(k, v, str(path)) for k, v in libraries.items()),
         seed_include=seed.texts("include"),
         seed_exclude=seed.texts("exclude", []),
     )
@@ -397,7 +445,7 @@ def load_deps(path: Path) -> DepsSpec:
 def _parse_variant(name: str, raw: dict[str, Any], where: str) -> Variant:
     if not re.match(r"^[a-z0-9][a-z0-9_]*$", name):
         raise ConfigError(f"{where}: variant name {name!r} must be lower-case letters, digits, _")
-    f = _Fields(raw, f"{where} [variants.{name}]")
+    f = Fields(raw, f"{where} [variants.{name}]")
     variant = Variant(
         name=name, description=f.text("description"), cflags=f.texts("cflags", []), ldflags=f.texts("ldflags", [])
     )
@@ -405,8 +453,37 @@ def _parse_variant(name: str, raw: dict[str, Any], where: str) -> Variant:
     return variant
 
 
-def _parse_tables(path: Path, section: str) -> dict[str, Any]:
-    data = _read_toml(path)
+def _load_variants(path: Path) -> tuple[dict[str, Variant], tuple[Knob, ...]]:
+    """variants.toml: the [variants.<name>] tables and the size report's [[knobs]]."""
+    data = read_toml(path)
+    raw_knobs = data.pop("knobs", [])
+    variants = {k: _parse_variant(k, v, str(path)) for k, v in _parse_tables(path, "variants", data).items()}
+    if DEFAULT_VARIANT not in variants:
+        raise ConfigError(f"{path}: a variant named {DEFAULT_VARIANT!r} is required")
+    if not isinstance(raw_knobs, list):
+        raise ConfigError(f"{path}: knobs must be an array of tables ([[knobs]])")
+    knobs = []
+    for i, raw in enumerate(raw_knobs):
+        if not isinstance(raw, dict):
+            raise ConfigError(f"{path}: [[knobs]] #{i + 1} must be a table")
+        f = Fields(raw, f"{path} [[knobs]] #{i + 1}")
+        knob = Knob(
+            before=f.text("before"),
+            after=f.text("after"),
+            what=f.text("what"),
+            why=f.text("why", ""),
+            metric=f.choice("metric", KnobMetric, "interpreter"),
+        )
+        f.done()
+        for build in (knob.before, knob.after):
+            if build.removesuffix(STRIP_SUFFIX) not in variants:
+                raise ConfigError(f"{f.where}: {build!r} names no variant (a variant, or a variant{STRIP_SUFFIX})")
+        knobs.append(knob)
+    return variants, tuple(knobs)
+
+
+def _parse_tables(path: Path, section: str, data: dict[str, Any] | None = None) -> dict[str, Any]:
+    data = read_toml(path) if data is None else data
     tables = data.pop(section, None)
     if data:
         raise ConfigError(f"{path}: unknown top-level key(s) {', '.join(sorted(data))}")
@@ -428,15 +505,11 @@ def load_matrix(directory: Path = MATRIX_DIR) -> Matrix:
     versions = {
         k: _parse_version(k, v, str(versions_path)) for k, v in _parse_tables(versions_path, "versions").items()
     }
-    variants = {
-        k: _parse_variant(k, v, str(variants_path)) for k, v in _parse_tables(variants_path, "variants").items()
-    }
-    if "default" not in variants:
-        raise ConfigError(f"{variants_path}: a variant named 'default' is required")
-    f = _Fields(_read_toml(rfs_path), str(rfs_path))
+    variants, knobs = _load_variants(variants_path)
+    f = Fields(read_toml(rfs_path), str(rfs_path))
     rfs = RfsSpec(suite=f.text("suite"), packages=f.texts("packages"), exclude=f.texts("exclude", []))
     f.done()
     deps_path = directory / "deps.toml"
     # Optional: a matrix with only Debian-provided targets needs no source-built libraries.
     deps = load_deps(deps_path) if deps_path.exists() else DepsSpec(libraries=(), seed_include=(), seed_exclude=())
-    return Matrix(targets=targets, versions=versions, variants=variants, rfs=rfs, deps=deps)
+    return Matrix(targets=targets, versions=versions, variants=variants, rfs=rfs, deps=deps, knobs=knobs)

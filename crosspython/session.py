@@ -9,11 +9,10 @@ from pathlib import Path
 from .core.errors import ConfigError
 from .core.layout import PROJECT_ROOT, Layout
 from .core.runner import Runner
-from .matrix import Cell, Matrix, load_matrix
+from .matrix import DEFAULT_VARIANT, Cell, Matrix, load_matrix
 
 DEFAULT_PYTHON = "3.13"
 DEFAULT_TRIPLET = "arm-linux-gnueabihf"
-DEFAULT_VARIANT = "default"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -61,8 +60,7 @@ def resolve(options: Options, *, config: dict[str, object] | None = None, matrix
         return configured if configured is not None else default
 
     matrix = matrix or load_matrix()
-    artifacts = Path(str(pick("artifacts", PROJECT_ROOT / "artifacts"))).resolve()
-    layout = Layout(artifacts)
+    layout = Layout(artifacts_root(pick("artifacts", None)))
     cell = matrix.cell(
         python=str(pick("python", DEFAULT_PYTHON)),
         triplet=str(pick("triplet", DEFAULT_TRIPLET)),
@@ -103,3 +101,20 @@ def resolve(options: Options, *, config: dict[str, object] | None = None, matrix
         debian_mirror=str(mirror) if mirror else None,
         options=options,
     )
+
+
+def artifacts_root(configured: object = None) -> Path:
+    """The artifacts directory: the configured one, else ./artifacts of the project."""
+    return Path(str(configured)).expanduser().resolve() if configured else PROJECT_ROOT / "artifacts"
+
+
+def configured_layout() -> Layout:
+    """The Layout the tasks use, for callers outside Invoke (noxfile.py): invoke.yaml's
+    `crosspython.artifacts`, overridden by INVOKE_CROSSPYTHON_ARTIFACTS, as Invoke itself reads them."""
+    from invoke.config import Config
+
+    config = Config(project_location=PROJECT_ROOT)
+    config.load_project()
+    config.load_shell_env()
+    section = config.get("crosspython", None) or {}
+    return Layout(artifacts_root(section.get("artifacts")))

@@ -16,10 +16,13 @@ from pathlib import Path
 from typing import Any
 
 from ..core.errors import BuildIncomplete
-from ..core.layout import Layout, Stamp, file_lock, remove_tree, write_if_different
+from ..core.files import remove_tree, write_if_different
+from ..core.layout import Layout
 from ..core.runner import Runner
+from ..core.stamps import Stamp, cached_step
 from ..fetch.sources import source_inputs
 from ..matrix import Cell
+from ..rfs.sysroot import RfsLayout
 from .native import built_modules, ccache_env
 from .toolchain import Toolchain
 
@@ -33,45 +36,6 @@ MODULE_LIBRARIES: dict[str, str] = {
     "_bz2": "bzip2 (libbz2-dev)",
     "_lzma": "xz/liblzma (liblzma-dev)",
 }
-
-
-@dataclass(frozen=True, kw_only=True)
-class RfsLayout:
-    """What the planner needs to know about an RFS (found by `inspect_rfs`)."""
-
-    root: Path
-    has_libc: bool
-    include_dirs: tuple[Path, ...]
-    lib_dirs: tuple[Path, ...]
-    pkgconfig_dirs: tuple[Path, ...]
-
-
-def inspect_rfs(rfs: Path, triplet_multiarch: str) -> RfsLayout:
-    """The RFS's include, lib and pkg-config directories (Debian multiarch and plain).
-
-    The lists are the same whatever exists: installing into the RFS creates directories
-    (usr/lib/pkgconfig for python3.pc), and that must not change the next build's inputs.
-    Compilers and pkg-config skip directories that do not exist.
-    """
-    lib_dirs = (
-        rfs / "usr" / "lib" / triplet_multiarch,
-        rfs / "lib" / triplet_multiarch,
-        rfs / "usr" / "lib",
-        rfs / "lib",
-    )
-    include_dirs = (rfs / "usr" / "include" / triplet_multiarch, rfs / "usr" / "include")
-    has_libc = (
-        any((d / "libc.so.6").exists() or (d / "libc.so").exists() for d in lib_dirs)
-        and (rfs / "usr" / "include" / "stdio.h").exists()
-    )
-    pkgconfig = (
-        rfs / "usr" / "lib" / triplet_multiarch / "pkgconfig",
-        rfs / "usr" / "lib" / "pkgconfig",
-        rfs / "usr" / "share" / "pkgconfig",
-    )
-    return RfsLayout(
-        root=rfs, has_libc=has_libc, include_dirs=include_dirs, lib_dirs=lib_dirs, pkgconfig_dirs=pkgconfig
-    )
 
 
 def config_site(cell: Cell) -> str:
@@ -266,16 +230,8 @@ def check_no_host_paths(plan: CrossPlan, make_log: Path) -> None:
 def run_cross(plan: CrossPlan, runner: Runner, layout: Layout) -> None:
     """Configure (when its inputs changed) and build the cell; check its modules."""
     scope = plan.cell.id
-    built = Stamp(plan.build_dir)
-    if built.matches(plan.inputs):
-        runner.skip(scope, "cross", f"{plan.build_dir} built from the same inputs")
-        return
-    # Two runs of the same cell would share a build directory: the second waits.
-    with file_lock(layout.lock(f"cross-{scope}"), f"the {scope} build directory"):
-        if built.matches(plan.inputs):
-            runner.skip(scope, "cross", "built by a concurrent run")
-            return
-        built.clear()
+
+    def build() -> None:
         configured = Stamp(plan.build_dir, "configure")
         env = plan.env_dict
         if not configured.matches(plan.inputs) or not (plan.build_dir / "Makefile").is_file():
@@ -296,4 +252,19 @@ def run_cross(plan: CrossPlan, runner: Runner, layout: Layout) -> None:
             check_required_modules(plan, step.log)
             check_no_host_paths(plan, step.log)
             step.note(f"required modules present: {', '.join(plan.cell.version.required_modules)}")
-        built.write(plan.inputs)
+
+    # Two runs of the same cell would share a build directory: the second waits.
+    cached_step(
+        Stamp(plan.build_dir),
+        plan.inputs,
+        build,
+        lock=cross_lock(layout, plan.cell),
+        holder=f"the {scope} build directory",
+        skip=lambda why: runner.skip(scope, "cross", why),
+        reason=f"{plan.build_dir} built from the same inputs",
+    )
+
+
+def cross_lock(layout: Layout, cell: Cell) -> Path:
+    """The lock of a cell's build directory: its build and its `make install` hold it."""
+    return layout.lock(f"cross-{cell.id}")

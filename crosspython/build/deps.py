@@ -15,12 +15,16 @@ import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from ..core.errors import ConfigError, ToolMissing
-from ..core.layout import Layout, Stamp, file_lock, fingerprint, remove_tree
+from ..core.files import remove_tree
+from ..core.layout import Layout
 from ..core.runner import Runner
-from ..matrix import Dep, DepsSpec, Target
+from ..core.stamps import Stamp, cached_step, fingerprint
+from ..matrix import Dep, DepBuild, DepsSpec, Target
+from ..rfs.merge import merge, merge_problems, staged_entries
+from ..rfs.sysroot import libc_runtime
 from .native import ccache_env
 from .toolchain import Toolchain
 
@@ -47,8 +51,8 @@ class DepPlan:
 
 
 @dataclass(frozen=True, kw_only=True)
-class Context:
-    """What every library's plan needs to know about the target and the build host."""
+class BuildSetup:
+    """The target, its tool-chain and the build host, as every library's plan needs them."""
 
     target: Target
     toolchain: Toolchain
@@ -66,52 +70,70 @@ class Context:
         return [f"CC={self.cc}", f"AR={self.toolchain.tool('ar')}", f"RANLIB={self.toolchain.tool('ranlib')}"]
 
 
-def _autoconf(dep: Dep, ctx: Context, source: Path) -> tuple[str, ...]:
+def _autoconf(dep: Dep, ctx: BuildSetup, source: Path) -> tuple[str, ...]:
     return (
-        str(source / "configure"), f"--host={ctx.target.triplet}", f"--build={ctx.build_triplet}",
-        f"--prefix={PREFIX}", *ctx.tools, *dep.configure_args,
-    )  # fmt: skip
+        str(source / "configure"),
+        f"--host={ctx.target.triplet}",
+        f"--build={ctx.build_triplet}",
+        f"--prefix={PREFIX}",
+        *ctx.tools,
+        *dep.configure_args,
+    )
 
 
-def _zlib(dep: Dep, ctx: Context, source: Path) -> tuple[str, ...]:
+def _zlib(dep: Dep, ctx: BuildSetup, source: Path) -> tuple[str, ...]:
     # zlib's own configure script: the tools come from the environment (see _env).
     return ("./configure", f"--prefix={PREFIX}", *dep.configure_args)
 
 
-def _make_only(dep: Dep, ctx: Context, source: Path) -> tuple[str, ...]:
+def _make_only(dep: Dep, ctx: BuildSetup, source: Path) -> tuple[str, ...]:
     return ()
 
 
-def _openssl(dep: Dep, ctx: Context, source: Path) -> tuple[str, ...]:
+def _openssl(dep: Dep, ctx: BuildSetup, source: Path) -> tuple[str, ...]:
     if not ctx.target.openssl_target:
         raise ConfigError(
             f"{ctx.target.triplet}: no openssl_target in matrix/targets.toml",
             hint="set it to OpenSSL's Configure target for this CPU (e.g. linux-ppc, linux-mips32)",
         )
     return (
-        "perl", str(source / "Configure"), ctx.target.openssl_target, f"--prefix={PREFIX}",
-        *dep.configure_args, *ctx.tools,
-    )  # fmt: skip
+        "perl",
+        str(source / "Configure"),
+        ctx.target.openssl_target,
+        f"--prefix={PREFIX}",
+        *dep.configure_args,
+        *ctx.tools,
+    )
 
 
 @dataclass(frozen=True)
 class Builder:
     """How one kind of build system is driven: its configure command, and where make gets the tools."""
 
-    configure: Callable[[Dep, Context, Path], tuple[str, ...]]
+    configure: Callable[[Dep, BuildSetup, Path], tuple[str, ...]]
     tools_on_make_line: bool = False  # a bare Makefile that sets CC=gcc itself: override on the command line
 
 
-# The `build` kinds of matrix/deps.toml.
-BUILDERS: dict[str, Builder] = {
-    "autoconf": Builder(_autoconf),
-    "zlib": Builder(_zlib),
-    "make": Builder(_make_only, tools_on_make_line=True),
-    "openssl": Builder(_openssl),
-}
+def builder_for(kind: DepBuild) -> Builder:
+    """How a `build` kind of matrix/deps.toml is driven (mypy checks that every kind is handled)."""
+    match kind:
+        case "autoconf":
+            return Builder(_autoconf)
+        case "zlib":
+            return Builder(_zlib)
+        case "make":
+            return Builder(_make_only, tools_on_make_line=True)
+        case "openssl":
+            return Builder(_openssl)
+        case _:
+            return _unhandled(kind)
 
 
-def _env(dep: Dep, ctx: Context, host_path: str, project_root: Path) -> dict[str, str]:
+def _unhandled(kind: NoReturn) -> NoReturn:
+    raise AssertionError(f"no builder for {kind!r}")
+
+
+def _env(dep: Dep, ctx: BuildSetup, host_path: str, project_root: Path) -> dict[str, str]:
     env = {
         "PATH": f"{ctx.toolchain.bindir}:{host_path}",
         # zlib's configure and bzip2's Makefile read the tools from here.
@@ -128,13 +150,13 @@ def _env(dep: Dep, ctx: Context, host_path: str, project_root: Path) -> dict[str
     return env
 
 
-def plan_dep(dep: Dep, ctx: Context, *, layout: Layout, toolchain_version: str, host_path: str) -> DepPlan:
+def plan_dep(dep: Dep, ctx: BuildSetup, *, layout: Layout, toolchain_version: str, host_path: str) -> DepPlan:
     """The plan of one library for one target (pure)."""
-    source_dir = layout.root / "src" / "deps" / dep.top
-    build_dir = layout.root / "build" / "deps" / ctx.target.triplet / dep.name
-    stage_dir = layout.root / "stage" / "deps" / ctx.target.triplet / dep.name
+    source_dir = layout.dep_sources / dep.top
+    build_dir = layout.dep_build_dir(ctx.target.triplet, dep.name)
+    stage_dir = layout.dep_stage_dir(ctx.target.triplet, dep.name)
     # An in-tree build runs in a copy of the source: configure then finds the sources in ".".
-    builder = BUILDERS[dep.build]
+    builder = builder_for(dep.build)
     configure = builder.configure(dep, ctx, build_dir if dep.in_tree else source_dir)
     make_tools = ctx.tools if builder.tools_on_make_line else []
     make = ("make", f"-j{ctx.jobs}", *make_tools, *dep.make_args)
@@ -169,14 +191,9 @@ def plan_dep(dep: Dep, ctx: Context, *, layout: Layout, toolchain_version: str, 
 
 def run_dep(plan: DepPlan, runner: Runner, layout: Layout, scope: str) -> None:
     """Build and stage one library unless its stage already holds these inputs."""
-    stamp = Stamp(plan.stage_dir)
-    if stamp.matches(plan.inputs):
-        runner.skip(scope, plan.dep.name, f"{plan.stage_dir} built from the same inputs")
-        return
-    with file_lock(layout.lock(f"deps-{scope}-{plan.dep.name}"), f"the {plan.dep.name} build for {scope}"):
-        if stamp.matches(plan.inputs):
-            return
-        remove_tree(plan.stage_dir)  # takes the stamp with it: nothing half-built is trusted
+
+    def build() -> None:
+        remove_tree(plan.stage_dir)
         remove_tree(plan.build_dir)
         if plan.dep.in_tree:
             shutil.copytree(plan.source_dir, plan.build_dir, symlinks=True)
@@ -195,7 +212,16 @@ def run_dep(plan: DepPlan, runner: Runner, layout: Layout, scope: str) -> None:
                 shutil.copy2(plan.build_dir / src, target)
             removed = tidy_stage(plan.stage_dir)
             step.note(f"staged in {plan.stage_dir}" + (f" ({removed} libtool .la files removed)" if removed else ""))
-        stamp.write(plan.inputs)
+
+    cached_step(
+        Stamp(plan.stage_dir),
+        plan.inputs,
+        build,
+        lock=layout.lock(f"deps-{scope}-{plan.dep.name}"),
+        holder=f"the {plan.dep.name} build for {scope}",
+        skip=lambda why: runner.skip(scope, plan.dep.name, why),
+        reason=f"{plan.stage_dir} built from the same inputs",
+    )
 
 
 def tidy_stage(stage: Path) -> int:
@@ -259,28 +285,38 @@ def assemble_rfs(
 ) -> Path:
     """The default RFS: seed in lib/, each library's stage on top; replaced only when complete."""
     inputs = assemble_inputs(seed, plans)
-    if Stamp(dest).matches(inputs):
-        runner.skip(scope, "rfs", f"{dest} assembled from the same libraries")
-        return dest
-    with file_lock(layout.lock(f"rfs-{dest.name}"), f"the default RFS {dest}"), runner.step(scope, "rfs") as step:
-        if dest.exists() and not Stamp(dest).read():
-            raise ConfigError(f"{dest} exists and was not made by crosspython; not replacing it")
-        tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
-        remove_tree(tmp)
-        try:
-            (tmp / "lib").mkdir(parents=True)
-            for path in seed:
-                _copy_entry(path, tmp / "lib" / path.name)
-            for plan in plans:
-                shutil.copytree(plan.stage_dir, tmp, symlinks=True, dirs_exist_ok=True)
-            Stamp(tmp).write(inputs)  # each stage's own stamp was copied too; this one wins
-            for plan in plans:
-                step.note(f"{plan.dep.name} {plan.dep.version}")
-            step.note(f"{len(seed)} run-time files of the tool-chain's libc in lib/")
-            remove_tree(dest)
-            os.replace(tmp, dest)
-        finally:
+
+    def assemble() -> None:
+        with runner.step(scope, "rfs") as step:
+            if dest.exists() and Stamp(dest).read() is None:
+                raise ConfigError(f"{dest} exists and was not made by crosspython; not replacing it")
+            tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
             remove_tree(tmp)
+            try:
+                (tmp / "lib").mkdir(parents=True)
+                for path in seed:
+                    _copy_entry(path, tmp / "lib" / path.name)
+                for plan in plans:
+                    shutil.copytree(plan.stage_dir, tmp, symlinks=True, dirs_exist_ok=True)
+                Stamp(tmp).write(inputs)  # each stage's own stamp was copied too; this one wins
+                for plan in plans:
+                    step.note(f"{plan.dep.name} {plan.dep.version}")
+                step.note(f"{len(seed)} run-time files of the tool-chain's libc in lib/")
+                remove_tree(dest)
+                os.replace(tmp, dest)
+            finally:
+                remove_tree(tmp)
+
+    cached_step(
+        Stamp(dest),
+        inputs,
+        assemble,
+        lock=layout.lock(f"rfs-{dest.name}"),
+        holder=f"the default RFS {dest}",
+        skip=lambda why: runner.skip(scope, "rfs", why),
+        reason=f"{dest} assembled from the same libraries",
+        in_place=False,  # built aside and renamed into place: the old RFS stays valid until then
+    )
     return dest
 
 
@@ -289,12 +325,8 @@ def add_to_rfs(rfs: Path, seed: list[Path], plans: list[DepPlan], runner: Runner
 
     An RFS that already has a C run-time keeps its own: a second libc.so.6 in lib/ could shadow it.
     """
-    from ..install.stage import merge, merge_problems, staged_entries
-
     with runner.step(scope, "rfs") as step:
-        has_libc = (
-            any(rfs.glob("lib/libc.so.6")) or any(rfs.glob("lib/*/libc.so.6")) or any(rfs.glob("usr/lib/*/libc.so.6"))
-        )
+        has_libc = libc_runtime(rfs) is not None
         entries = [(plan.stage_dir, staged_entries(plan.stage_dir)) for plan in plans]
         problems = [p for stage, found in entries for p in merge_problems(stage, rfs, found)]
         if problems:

@@ -10,13 +10,15 @@ leaves `for-build/python<X.Y>`: the recipe's `python_for_build`, set aside (writ
 
 from __future__ import annotations
 
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..core.layout import Layout, Stamp, file_lock, remove_tree
+from ..core.files import remove_tree
+from ..core.layout import Layout
+from ..core.pythontree import module_name
 from ..core.runner import Runner
+from ..core.stamps import Stamp, cached_step
 from ..fetch.sources import source_inputs
 from ..matrix import Version
 
@@ -78,18 +80,13 @@ def plan_native(
     )
 
 
-def host_cc_version(cc: str = "gcc") -> str:
-    out = subprocess.run([cc, "--version"], capture_output=True, text=True, check=False)
-    return out.stdout.splitlines()[0].strip() if out.stdout else "unknown"
-
-
 def built_modules(build_dir: Path) -> dict[str, Path]:
     """Extension modules a CPython build produced, by module name (from pybuilddir.txt's directory)."""
     pointer = build_dir / "pybuilddir.txt"
     if not pointer.is_file():
         return {}
     libdir = build_dir / pointer.read_text().strip()
-    return {p.name.split(".", 1)[0]: p for p in sorted(libdir.glob("*.so"))}
+    return {module_name(p): p for p in sorted(libdir.glob("*.so"))}
 
 
 def for_build_script(plan: NativePlan) -> str:
@@ -140,27 +137,13 @@ def write_for_build(plan: NativePlan) -> Path:
     return script
 
 
-def _set_aside(plan: NativePlan) -> None:
-    if plan.version.build_python == "path":
-        write_for_build(plan)
-
-
 def run_native(plan: NativePlan, runner: Runner, layout: Layout) -> Path:
     """Build (or reuse) the native interpreter; returns its path."""
     scope = f"native-{plan.version.tag}"
-    built = Stamp(plan.build_dir)
-    if built.matches(plan.inputs) and plan.python.is_file():
-        runner.skip(scope, "native", f"{plan.build_dir} built from the same inputs")
-        _set_aside(plan)
-        return plan.python
-    with file_lock(layout.lock(scope), f"the native {plan.version.full} build"):
-        if built.matches(plan.inputs) and plan.python.is_file():  # another run built it meanwhile
-            runner.skip(scope, "native", "built by a concurrent run")
-            _set_aside(plan)
-            return plan.python
+
+    def build() -> None:
         configured = Stamp(plan.build_dir, "configure")
         env = dict(plan.env)
-        built.clear()  # from here on, an interrupted build is not trusted
         if not configured.matches(plan.inputs) or not (plan.build_dir / "Makefile").is_file():
             remove_tree(plan.build_dir)
             plan.build_dir.mkdir(parents=True)
@@ -171,6 +154,17 @@ def run_native(plan: NativePlan, runner: Runner, layout: Layout) -> Path:
             step.run(plan.make, cwd=plan.build_dir, env=env)
             result = step.run(list(plan.check))
             step.note(f"native interpreter: {plan.python} ({result.output.strip()})")
-            _set_aside(plan)
-        built.write(plan.inputs)
+
+    cached_step(
+        Stamp(plan.build_dir),
+        plan.inputs,
+        build,
+        lock=layout.lock(scope),
+        holder=f"the native {plan.version.full} build",
+        skip=lambda why: runner.skip(scope, "native", why),
+        reason=f"{plan.build_dir} built from the same inputs",
+        fresh=plan.python.is_file,
+    )
+    if plan.version.build_python == "path":
+        write_for_build(plan)
     return plan.python

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..core.errors import ConfigError, ToolMissing
+from ..core.errors import ConfigError, CrossPythonError, ToolMissing
 from ..matrix import Target
 
 # Build-host programs and the Debian package that provides each.
@@ -41,19 +42,16 @@ class Toolchain:
 
     def print_file_name(self, name: str) -> Path | None:
         """Where the compiler finds `name` (gcc -print-file-name), or None when it does not."""
-        out = subprocess.run(
-            [self.tool("gcc"), f"-print-file-name={name}"], capture_output=True, text=True, check=False
-        )
-        found = out.stdout.strip()
+        found = _ask(str(self.tool("gcc")), f"-print-file-name={name}")
         return Path(os.path.normpath(found)) if "/" in found else None
 
     def own_dirs(self) -> tuple[Path, ...]:
         """The compiler's private directory and its target directory (e.g. /usr/lib/gcc-cross/<t>/12,
         /usr/<t>): where its own headers and libraries live, which are not the build host's."""
         dirs = []
-        out = subprocess.run([self.tool("gcc"), "-print-libgcc-file-name"], capture_output=True, text=True, check=False)
-        if "/" in out.stdout:
-            dirs.append(Path(os.path.normpath(out.stdout.strip())).parent)
+        libgcc = _ask(str(self.tool("gcc")), "-print-libgcc-file-name")
+        if "/" in libgcc:
+            dirs.append(Path(os.path.normpath(libgcc)).parent)
         libc = self.print_file_name("libc.so.6")
         if libc is not None:
             dirs.append(libc.parent.parent)
@@ -61,8 +59,39 @@ class Toolchain:
 
     def version(self) -> str:
         """First line of `gcc --version`, recorded in manifests."""
-        out = subprocess.run([self.tool("gcc"), "--version"], capture_output=True, text=True, check=False)
-        return out.stdout.splitlines()[0].strip() if out.stdout else "unknown"
+        return compiler_version(str(self.tool("gcc")))
+
+
+@functools.cache
+def _ask(program: str, *args: str) -> str:
+    """A compiler's answer to a query (its stdout, stripped); asked once per process."""
+    out = subprocess.run([program, *args], capture_output=True, text=True, check=False)
+    return out.stdout.strip()
+
+
+def compiler_version(cc: str = "gcc") -> str:
+    """First line of `<cc> --version`: part of every build's inputs."""
+    first = _ask(cc, "--version").splitlines()
+    return first[0].strip() if first else "unknown"
+
+
+def host_triplet() -> str:
+    """The build host's GNU triplet, as gcc names it (the --build of the libraries' configure)."""
+    found = _ask("gcc", "-dumpmachine") if shutil.which("gcc") else ""
+    if not found:
+        raise ToolMissing("gcc", "gcc")
+    return found
+
+
+def build_triplet(source_dir: Path) -> str:
+    """The build host's triplet as CPython's config.guess names it (the --build of its configure)."""
+    guess = source_dir / "config.guess"
+    if not guess.is_file():
+        raise ConfigError(f"no CPython source in {source_dir}", hint="run `invoke fetch` (or `invoke cross`) first")
+    out = subprocess.run(["sh", str(guess)], capture_output=True, text=True, check=False)
+    if out.returncode != 0 or not out.stdout.strip():
+        raise CrossPythonError(f"config.guess failed: {out.stderr.strip()}")
+    return out.stdout.strip()
 
 
 def find_toolchain(target: Target, toolchain: str | os.PathLike[str] | None = None) -> Toolchain:
@@ -75,13 +104,13 @@ def find_toolchain(target: Target, toolchain: str | os.PathLike[str] | None = No
                 target.toolchain_package,
                 extra="or point --toolchain at your own tool-chain's bin/ directory",
             )
-        chain = Toolchain(prefix=target.toolchain_prefix, bindir=Path(gcc).parent)
+        found = Toolchain(prefix=target.toolchain_prefix, bindir=Path(gcc).parent)
     else:
-        chain = _from_path(Path(toolchain), target)
+        found = _from_path(Path(toolchain), target)
     for name in CROSS_TOOLS:
-        if not os.access(chain.tool(name), os.X_OK):
-            raise ToolMissing(str(chain.tool(name)), None, extra=f"the tool-chain in {chain.bindir} is incomplete")
-    return chain
+        if not os.access(found.tool(name), os.X_OK):
+            raise ToolMissing(str(found.tool(name)), None, extra=f"the tool-chain in {found.bindir} is incomplete")
+    return found
 
 
 def _from_path(path: Path, target: Target) -> Toolchain:

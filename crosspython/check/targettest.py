@@ -20,14 +20,16 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from types import FrameType
-from typing import Any, Literal
+from typing import Any, Literal, cast, get_args
 
 from ..core.elf import MACHINES
 from ..core.errors import ConfigError
-from ..core.layout import write_json_atomic
-from ..matrix import MATRIX_DIR, Cell, Target, _Fields, _read_toml
+from ..core.files import write_json_atomic
+from ..matrix import MATRIX_DIR, Cell, Fields, Target, read_toml
 
 BINFMT = Path("/proc/sys/fs/binfmt_misc")
+# How the suite runs: child interpreters through a binfmt_misc rule, or all in one process.
+RunMode = Literal["binfmt", "single-process"]
 
 # ---------------------------------------------------------------- data
 
@@ -40,9 +42,9 @@ class Expected:
     reason: str
     versions: tuple[str, ...]  # () = every version
     triplets: tuple[str, ...]  # () = every target
-    modes: tuple[str, ...]  # () = both; "binfmt" or "single-process"
+    modes: tuple[RunMode, ...]  # () = both
 
-    def applies(self, cell: Cell, mode: str) -> bool:
+    def applies(self, cell: Cell, mode: RunMode) -> bool:
         return (
             (not self.versions or cell.version.short in self.versions)
             and (not self.triplets or cell.target.triplet in self.triplets)
@@ -58,15 +60,15 @@ class TargetTests:
 
 
 def load_target_tests(path: Path = MATRIX_DIR / "target-tests.toml") -> TargetTests:
-    f = _Fields(_read_toml(path), str(path))
-    raw_expected = f._get("expected", list, [])
+    f = Fields(read_toml(path), str(path))
+    raw_expected = f.items("expected")
     expected = []
     for i, item in enumerate(raw_expected):
         if not isinstance(item, dict):
             raise ConfigError(f"{path}: [[expected]] #{i + 1} must be a table")
-        e = _Fields(item, f"{path} [[expected]] #{i + 1}")
+        e = Fields(item, f"{path} [[expected]] #{i + 1}")
         modes = e.texts("modes", [])
-        if not set(modes) <= {"binfmt", "single-process"}:
+        if not set(modes) <= set(get_args(RunMode)):
             raise ConfigError(f"{e.where}: modes must be 'binfmt' and/or 'single-process'")
         expected.append(
             Expected(
@@ -74,7 +76,7 @@ def load_target_tests(path: Path = MATRIX_DIR / "target-tests.toml") -> TargetTe
                 reason=e.text("reason"),
                 versions=e.texts("versions", []),
                 triplets=e.texts("triplets", []),
-                modes=modes,
+                modes=cast("tuple[RunMode, ...]", modes),
             )
         )
         e.done()
@@ -156,8 +158,10 @@ def write_wrapper(path: Path, qemu: str, rfs: Path, cc: str = "gcc") -> Path:
     source.write_text(text + f"// {qemu} {rfs}\n")
     done = subprocess.run(
         [cc, "-O2", f'-DQEMU="{qemu}"', f'-DRFS="{rfs}"', "-o", str(path), str(source)],
-        capture_output=True, text=True, check=False,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     if done.returncode != 0:
         raise ConfigError(f"could not build the binfmt wrapper: {done.stderr.strip()[:300]}")
     return path
@@ -167,7 +171,7 @@ def write_wrapper(path: Path, qemu: str, rfs: Path, cc: str = "gcc") -> Path:
 class Registration:
     """What `binfmt` did: the mode the suite runs in and why."""
 
-    mode: str  # "binfmt" or "single-process"
+    mode: RunMode
     rule: str | None = None  # the rule used (ours or the existing one)
     ours: bool = False
     note: str = ""
@@ -240,7 +244,7 @@ class Failure:
 @dataclass(kw_only=True)
 class Result:
     cell: str
-    mode: str
+    mode: RunMode
     note: str
     tests: list[str]
     run: int = 0
@@ -264,14 +268,33 @@ class Result:
 
 
 def regrtest_command(
-    qemu: str, rfs: Path, interpreter: str, tests: list[str], *, mode: str, jobs: int, junit: Path,
-    timeout: int, extra: list[str],
-) -> list[str]:  # fmt: skip
+    qemu: str,
+    rfs: Path,
+    interpreter: str,
+    tests: list[str],
+    *,
+    mode: RunMode,
+    jobs: int,
+    junit: Path,
+    timeout: int,
+    extra: list[str],
+) -> list[str]:
     parallel = [f"-j{jobs}"] if mode == "binfmt" else ["--single-process"]
     return [
-        qemu, "-L", str(rfs), str(rfs / interpreter), "-m", "test", *parallel,
-        "--junit-xml", str(junit), "--timeout", str(timeout), *extra, *tests,
-    ]  # fmt: skip
+        qemu,
+        "-L",
+        str(rfs),
+        str(rfs / interpreter),
+        "-m",
+        "test",
+        *parallel,
+        "--junit-xml",
+        str(junit),
+        "--timeout",
+        str(timeout),
+        *extra,
+        *tests,
+    ]
 
 
 def parse_junit(path: Path) -> tuple[int, int, list[tuple[str, str]]]:
@@ -290,7 +313,7 @@ def parse_junit(path: Path) -> tuple[int, int, list[tuple[str, str]]]:
     return run, skipped, failures
 
 
-def classify(cell: Cell, mode: str, data: TargetTests, failures: list[tuple[str, str]]) -> list[Failure]:
+def classify(cell: Cell, mode: RunMode, data: TargetTests, failures: list[tuple[str, str]]) -> list[Failure]:
     rules = [e for e in data.expected if e.applies(cell, mode)]
     out = []
     for test, message in failures:
@@ -321,6 +344,40 @@ def summary(result: Result) -> str:
             f"so their results are unreliable: {', '.join(result.unreliable)}"
         )
     return "\n".join(lines)
+
+
+def collect_result(
+    cell: Cell,
+    registration: Registration,
+    data: TargetTests,
+    *,
+    names: list[str],
+    junit: Path,
+    returncode: int,
+    duration_s: float,
+) -> Result:
+    """The run's Result from regrtest's JUnit XML: counts, failures classified, unreliable tests named."""
+    run, skipped, failures = parse_junit(junit)
+    classified = classify(cell, registration.mode, data, failures)
+    real = [f for f in classified if not f.expected_reason]
+    unreliable = []
+    if registration.mode == "single-process":
+        unreliable = [t for t in data.single_process_unreliable if not names or t in names]
+    return Result(
+        cell=cell.id,
+        mode=registration.mode,
+        note=registration.note,
+        tests=names or ["all"],
+        run=run,
+        passed=run - skipped - len(failures),
+        failed=len(real),
+        skipped=skipped,
+        expected_failures=len(classified) - len(real),
+        duration_s=round(duration_s, 1),
+        returncode=returncode,
+        failures=classified,
+        unreliable=unreliable,
+    )
 
 
 def write_result(result: Result, path: Path) -> None:

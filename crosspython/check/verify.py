@@ -8,10 +8,11 @@ failure does not hide the others.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from ..core.errors import VerifyFailed
+from ..core.files import write_json_atomic
 from ..core.runner import Runner
 from ..matrix import Cell
 
@@ -162,9 +163,10 @@ def expectations(cell: Cell) -> dict[str, object]:
     }
 
 
-def verify_command(cell: Cell, rfs: Path, qemu: str, interpreter: str) -> list[str]:
+def verify_command(cell: Cell, rfs: Path, qemu: str) -> list[str]:
     flags = list(cell.version.interpreter_flags)
-    return [qemu, "-L", str(rfs), str(rfs / interpreter), *flags, "-c", CHECK_SCRIPT, json.dumps(expectations(cell))]
+    interpreter = str(rfs / cell.version.interpreter)
+    return [qemu, "-L", str(rfs), interpreter, *flags, "-c", CHECK_SCRIPT, json.dumps(expectations(cell))]
 
 
 def parse_results(output: str) -> list[CheckResult]:
@@ -189,19 +191,38 @@ def table(results: list[CheckResult]) -> str:
     return "\n".join(rows)
 
 
-def run_verify(cell: Cell, rfs: Path, qemu: str, interpreter: str, runner: Runner) -> list[CheckResult]:
-    """Run the checks under qemu-user; raise VerifyFailed unless every one passed."""
-    if not (rfs / interpreter).is_file():
-        raise VerifyFailed(f"no interpreter at {rfs / interpreter}", hint="run `invoke install` first")
+def write_record(path: Path, cell: Cell, rfs: Path, qemu: str, results: list[CheckResult], returncode: int) -> None:
+    """verify's JSON record (artifacts/reports/verify/<cell>.json): what tests and CI read, not the table."""
+    write_json_atomic(
+        path,
+        {
+            "cell": cell.id,
+            "rfs": str(rfs),
+            "qemu": qemu,
+            "interpreter": cell.version.interpreter,
+            "returncode": returncode,
+            "ok": returncode == 0 and all(r.ok for r in results),
+            "checks": [asdict(r) for r in results],
+        },
+    )
+
+
+def run_verify(cell: Cell, rfs: Path, qemu: str, runner: Runner, record: Path) -> list[CheckResult]:
+    """Run the checks under qemu-user and write their record; raise VerifyFailed unless every one passed."""
+    if not (rfs / cell.version.interpreter).is_file():
+        raise VerifyFailed(f"no interpreter at {rfs / cell.version.interpreter}", hint="run `invoke install` first")
+    # A run that fails before its end must not leave the previous run's record to be read as its own.
+    record.unlink(missing_ok=True)
     with runner.step(cell.id, "verify") as step:
         # Emulated start-up and imports take seconds; allow plenty.
-        result = step.run(verify_command(cell, rfs, qemu, interpreter), check=False, timeout=600)
+        result = step.run(verify_command(cell, rfs, qemu), check=False, timeout=600)
         results = parse_results(result.output)
         seen = {r.name for r in results}
         for name in cell.version.checks:
             if name not in seen:
                 results.append(CheckResult(name, False, "did not run (interpreter exited early)"))
-        step.note("results under " + qemu + ":\n" + table(results))
+        write_record(record, cell, rfs, qemu, results, result.returncode)
+        step.note("results under " + qemu + ":\n" + table(results) + f"\n    record: {record}")
         failed = [r.name for r in results if not r.ok]
         if failed or result.returncode != 0:
             raise VerifyFailed(

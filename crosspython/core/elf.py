@@ -46,4 +46,9 @@ def mismatch(header: ElfHeader, *, machine: str, elf_class: int, endianness: str
     want = ElfHeader(machine, elf_class, endianness)
     if header == want:
         return None
-    return f"{header.machine}/{header.elf_class}-bit/{header.endianness}-endian, expected {machine}/{elf_class}-bit/{endianness}-endian"
+    return f"{describe(header)}, expected {describe(want)}"
+
+
+def describe(header: ElfHeader) -> str:
+    """ARM/32-bit/little-endian: how errors name an ELF identity."""
+    return f"{header.machine}/{header.elf_class}-bit/{header.endianness}-endian"

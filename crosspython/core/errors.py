@@ -1,4 +1,4 @@
-"""Typed errors: each carries an exit code and a hint; the CLI edge catches them once."""
+"""Typed errors: each carries an exit code and a hint; `cli.errors_as_messages` catches them once."""
 
 from __future__ import annotations
 

@@ -10,10 +10,11 @@ from __future__ import annotations
 import os
 import re
 import shlex
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..core.errors import ConfigError, DownloadError
+from ..core.errors import ConfigError, DownloadError, ToolMissing
 from ..core.runner import Step
 
 DEFAULT_KEYRING = "/usr/share/keyrings/debian-archive-keyring.gpg"
@@ -186,10 +187,19 @@ class AptState:
         self.update(step)
         result = step.run(
             [
-                "apt-cache", *self.options, "depends", "--recurse", "--no-recommends", "--no-suggests",
-                "--no-conflicts", "--no-breaks", "--no-replaces", "--no-enhances", *packages,
+                "apt-cache",
+                *self.options,
+                "depends",
+                "--recurse",
+                "--no-recommends",
+                "--no-suggests",
+                "--no-conflicts",
+                "--no-breaks",
+                "--no-replaces",
+                "--no-enhances",
+                *packages,
             ]
-        )  # fmt: skip
+        )
         names = {line.strip() for line in result.output.splitlines() if line and not line[0].isspace()}
         return sorted(n for n in names if not n.startswith("<") and n not in exclude and not n.startswith("$"))
 
@@ -211,3 +221,21 @@ def source_lines(mirror: Mirror, suite: str, *, kind: str, arch: str | None = No
         opts.insert(0, f"arch={arch}")
     bracket = f" [{' '.join(opts)}]" if opts else ""
     return [f"{kind}{bracket} {mirror.uri} {suite} main"]
+
+
+def install_host_packages(step: Step, packages: list[str]) -> None:
+    """apt-get install `packages` on the build host (as root, or through sudo), refreshing the lists first."""
+    prefix: list[str] = []
+    if os.geteuid() != 0:
+        if shutil.which("sudo") is None:
+            raise ToolMissing("sudo", "sudo", extra=f"or, as root: apt-get install {' '.join(packages)}")
+        prefix = ["sudo"]
+    env = {"DEBIAN_FRONTEND": "noninteractive"}
+    step.note(f"apt-get install {' '.join(packages)}")
+    # The host's package lists may be missing or old on a fresh machine: refresh them first.
+    step.run([*prefix, "apt-get", "update"], env=env, hint="check the machine's apt sources and network")
+    step.run(
+        [*prefix, "apt-get", "install", "-y", "--no-install-recommends", *packages],
+        env=env,
+        hint=f"see apt-get's output in {step.log}",
+    )

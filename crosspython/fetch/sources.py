@@ -7,7 +7,6 @@ source served it.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import tarfile
 import urllib.error
@@ -18,12 +17,14 @@ from pathlib import Path
 from typing import Any
 
 from ..core.errors import CrossPythonError, DownloadError, PatchFailed
-from ..core.layout import PROJECT_ROOT, Layout, Stamp, file_lock, remove_tree
+from ..core.files import CHUNK, remove_tree, sha256_of
+from ..core.layout import PROJECT_ROOT, Layout
+from ..core.locks import file_lock
 from ..core.runner import Step
+from ..core.stamps import Stamp, cached_step
 from ..matrix import Version
 
 PATCHES_DIR = PROJECT_ROOT / "patches"
-CHUNK = 1 << 16
 CONNECT_TIMEOUT = 30.0
 
 
@@ -34,14 +35,6 @@ class Pin:
     filename: str
     size: int
     sha256: str
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(CHUNK), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def check_file(path: Path, pin: Pin) -> str | None:
@@ -141,12 +134,8 @@ def unpack(
     a tree that failed to patch is never used.
     """
     target = dest / top
-    stamp = Stamp(target)
-    if stamp.matches(inputs):
-        return target
-    with file_lock(dest / ".locks" / f"{top}.lock", f"unpacking {top}"):
-        if stamp.matches(inputs):
-            return target
+
+    def extract() -> None:
         tmp = dest / f".{top}.{os.getpid()}.tmp"
         remove_tree(tmp)
         remove_tree(target)
@@ -167,11 +156,12 @@ def unpack(
             os.replace(tmp / top, target)
         finally:
             remove_tree(tmp)
-        stamp.write(inputs)
+
+    cached_step(Stamp(target), inputs, extract, lock=dest / ".locks" / f"{top}.lock", holder=f"unpacking {top}")
     return target
 
 
-def source_chain(upstream: str, upstream_url: str, debian_url: Callable[[], str] | None) -> list[Source]:
+def download_sources(upstream: str, upstream_url: str, debian_url: Callable[[], str] | None) -> list[Source]:
     """Upstream first (when it has an address), then the Debian source archive."""
     sources = [Source(upstream, lambda: upstream_url)] if upstream_url else []
     if debian_url is not None:
@@ -181,7 +171,7 @@ def source_chain(upstream: str, upstream_url: str, debian_url: Callable[[], str]
 
 def cpython_sources(version: Version, debian_url: Callable[[], str] | None) -> list[Source]:
     """python.org first, then the Debian source archive (byte-identical "orig" tarballs)."""
-    return source_chain("python.org", version.upstream_url, debian_url)
+    return download_sources("python.org", version.upstream_url, debian_url)
 
 
 def patches_for(version: Version, root: Path = PATCHES_DIR) -> list[Path]:

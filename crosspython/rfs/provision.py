@@ -11,8 +11,10 @@ import os
 from pathlib import Path
 
 from ..core.errors import ConfigError
-from ..core.layout import Layout, Stamp, file_lock, remove_tree
+from ..core.files import remove_tree
+from ..core.layout import Layout
 from ..core.runner import Runner
+from ..core.stamps import Stamp, cached_step
 from ..fetch.apt import AptState, Mirror, find_debian_mirror, source_lines
 from ..matrix import RfsSpec, Target
 
@@ -51,8 +53,8 @@ def rfs_inputs(target: Target, spec: RfsSpec, mirror: Mirror) -> dict[str, objec
 
 def rfs_fingerprint(rfs: Path) -> str:
     """Identifies an RFS's content for the cross build's inputs (its stamp, or just its path)."""
-    data = Stamp(rfs).read()
-    return str(data.get("fingerprint")) if data else f"user:{rfs}"
+    record = Stamp(rfs).read()
+    return record.fingerprint if record else f"user:{rfs}"
 
 
 def provision(target: Target, spec: RfsSpec, layout: Layout, runner: Runner, mirror: Mirror | None = None) -> Path:
@@ -65,13 +67,9 @@ def provision(target: Target, spec: RfsSpec, layout: Layout, runner: Runner, mir
         )
     mirror = mirror or find_debian_mirror()
     inputs = rfs_inputs(target, spec, mirror)
-    stamp = Stamp(dest)
-    if stamp.matches(inputs):
-        runner.skip(f"rfs-{target.triplet}", "rfs", f"{dest} provisioned from the same packages")
-        return dest
-    with file_lock(layout.lock(f"rfs-{target.triplet}"), f"the default RFS for {target.triplet}"):
-        if stamp.matches(inputs):
-            return dest
+    scope = f"rfs-{target.triplet}"
+
+    def download_and_extract() -> None:
         state = AptState(
             layout.apt_dir(f"{target.debian_arch}-{spec.suite}"),
             source_lines(mirror, spec.suite, kind="deb", arch=target.debian_arch),
@@ -79,7 +77,7 @@ def provision(target: Target, spec: RfsSpec, layout: Layout, runner: Runner, mir
         )
         debs = layout.apt_dir(f"{target.debian_arch}-{spec.suite}") / "debs"
         tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
-        with runner.step(f"rfs-{target.triplet}", "rfs") as step:
+        with runner.step(scope, "rfs") as step:
             packages = state.resolve(step, list(spec.packages), list(spec.exclude))
             step.note(f"{len(packages)} packages for {target.debian_arch} from {mirror.uri} {spec.suite}")
             remove_tree(debs)
@@ -91,12 +89,23 @@ def provision(target: Target, spec: RfsSpec, layout: Layout, runner: Runner, mir
                     step.run(["dpkg", "-x", deb, tmp])
                 fixed = relativize_symlinks(tmp)
                 step.note(f"extracted {len(files)} packages; {fixed} absolute symlinks made relative")
-                if dest.exists() and not Stamp(dest).read():
+                if dest.exists() and Stamp(dest).read() is None:
                     raise ConfigError(f"{dest} exists and was not made by crosspython; not replacing it")
                 remove_tree(dest)
-                Stamp(tmp).write(inputs)
+                Stamp(tmp).write(inputs)  # lands with the tree: a renamed RFS is never without its stamp
                 os.replace(tmp, dest)
             finally:
                 remove_tree(tmp)
                 remove_tree(debs)
+
+    cached_step(
+        Stamp(dest),
+        inputs,
+        download_and_extract,
+        lock=layout.lock(scope),
+        holder=f"the default RFS for {target.triplet}",
+        skip=lambda why: runner.skip(scope, "rfs", why),
+        reason=f"{dest} provisioned from the same packages",
+        in_place=False,  # built aside and renamed into place: the old RFS stays valid until then
+    )
     return dest

@@ -13,7 +13,7 @@ import subprocess
 import pytest
 
 from crosspython.core.elf import read_header
-from tests.integration.test_cross_build import ARTIFACTS, _verify_rows, invoke
+from tests.integration.test_cross_build import ARTIFACTS, invoke, verify_checks, verify_rows
 
 pytestmark = pytest.mark.integration
 
@@ -29,18 +29,26 @@ def powerpc_job() -> subprocess.CompletedProcess[str]:
 
 def test_powerpc_builds_its_libraries_and_runs_under_qemu_ppc(powerpc_job: subprocess.CompletedProcess[str]) -> None:
     assert powerpc_job.returncode == 0, powerpc_job.stderr
-    rows = _verify_rows(powerpc_job.stdout)
+    rows = verify_rows(CELL)
     assert set(rows) >= {"machine", "extension modules", "ssl", "zlib", "ctypes", "sqlite3", "bz2", "lzma"}
     assert set(rows.values()) == {"ok"}, rows
-    assert "ppc, big-endian, 32-bit" in powerpc_job.stdout
+    assert verify_checks(CELL)["machine"]["detail"] == "ppc, big-endian, 32-bit"
 
 
 def test_the_powerpc_rfs_is_the_toolchains_libc_plus_source_built_libraries(
     powerpc_job: subprocess.CompletedProcess[str],
 ) -> None:
     assert powerpc_job.returncode == 0
-    for path in ("lib/ld.so.1", "lib/libc.so.6", "usr/lib/libssl.so.3", "usr/lib/libffi.so.8", "usr/lib/libz.so.1",
-                 "usr/lib/liblzma.so.5", "usr/lib/libsqlite3.so.0", "usr/bin/python3.13"):  # fmt: skip
+    for path in (
+        "lib/ld.so.1",
+        "lib/libc.so.6",
+        "usr/lib/libssl.so.3",
+        "usr/lib/libffi.so.8",
+        "usr/lib/libz.so.1",
+        "usr/lib/liblzma.so.5",
+        "usr/lib/libsqlite3.so.0",
+        "usr/bin/python3.13",
+    ):
         header = read_header(RFS / path)
         assert header is not None, path
         assert (header.machine, header.elf_class, header.endianness) == ("PPC", 32, "big"), path

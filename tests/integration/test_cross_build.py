@@ -38,30 +38,36 @@ def main_job() -> subprocess.CompletedProcess[str]:
     return invoke("native", "cross", "install", "verify")
 
 
-def _verify_rows(stdout: str) -> dict[str, str]:
-    rows = {}
-    in_table = False
-    for line in stdout.splitlines():
-        if line.strip().startswith("check ") and "result" in line:
-            in_table = True
-            continue
-        if in_table:
-            parts = line.split()
-            if len(parts) < 2 or line.startswith("<=="):
-                in_table = False
-                continue
-            name = "extension modules" if parts[0] == "extension" else parts[0]
-            rows[name] = parts[2] if parts[0] == "extension" else parts[1]
-    return rows
+def verify_checks(cell: str) -> dict[str, dict[str, object]]:
+    """verify's JSON record of `cell` (artifacts/reports/verify/<cell>.json): check name -> {ok, detail}."""
+    record = json.loads((ARTIFACTS / "reports" / "verify" / f"{cell}.json").read_text())
+    assert record["cell"] == cell
+    return {c["name"]: c for c in record["checks"]}
+
+
+def verify_rows(cell: str) -> dict[str, str]:
+    """Check name -> "ok" or "FAIL", as verify's record says."""
+    return {name: "ok" if c["ok"] else "FAIL" for name, c in verify_checks(cell).items()}
 
 
 def test_main_job_builds_installs_and_runs_under_qemu(main_job: subprocess.CompletedProcess[str]) -> None:
     assert main_job.returncode == 0, main_job.stderr
-    rows = _verify_rows(main_job.stdout)
-    assert set(rows) >= {"implementation", "machine", "extension modules", "ssl", "zlib", "ctypes", "sqlite3",
-                         "bz2", "lzma", "json", "asyncio"}  # fmt: skip
+    rows = verify_rows(CELL)
+    assert set(rows) >= {
+        "implementation",
+        "machine",
+        "extension modules",
+        "ssl",
+        "zlib",
+        "ctypes",
+        "sqlite3",
+        "bz2",
+        "lzma",
+        "json",
+        "asyncio",
+    }
     assert set(rows.values()) == {"ok"}, rows
-    assert "armv7l, little-endian, 32-bit" in main_job.stdout
+    assert verify_checks(CELL)["machine"]["detail"] == "armv7l, little-endian, 32-bit"
 
 
 def test_installed_interpreter_is_an_arm_elf_with_a_manifest(main_job: subprocess.CompletedProcess[str]) -> None:
@@ -113,7 +119,7 @@ def test_user_rfs_and_another_variant(main_job: subprocess.CompletedProcess[str]
     done = invoke("cross", "install", "verify", "--variant", "sections", f"--rfs={board}")
     assert done.returncode == 0, done.stderr
     assert (board / "usr" / "bin" / "python3.13").is_file()
-    assert set(_verify_rows(done.stdout).values()) == {"ok"}
+    assert set(verify_rows("cp313-arm-linux-gnueabihf-sections").values()) == {"ok"}
     manifest = json.loads((ARTIFACTS / "logs" / "cp313-arm-linux-gnueabihf-sections" / "manifest.json").read_text())
     assert manifest["inputs"]["rfs"] == str(board)
     assert manifest["inputs"]["cflags"] == ["-ffunction-sections", "-fdata-sections"]

@@ -13,7 +13,7 @@ import subprocess
 import pytest
 
 from crosspython.core.elf import read_header
-from tests.integration.test_cross_build import ARTIFACTS, _verify_rows, invoke
+from tests.integration.test_cross_build import ARTIFACTS, invoke, verify_checks, verify_rows
 
 pytestmark = pytest.mark.integration
 
@@ -31,13 +31,22 @@ def py27_job() -> subprocess.CompletedProcess[str]:
 def test_2_7_builds_with_the_patches_and_runs_under_qemu_ppc(py27_job: subprocess.CompletedProcess[str]) -> None:
     assert py27_job.returncode == 0, py27_job.stderr
     assert "def add_rfs_paths" in (ARTIFACTS / "src" / "Python-2.7.18" / "setup.py").read_text()  # patched
-    rows = _verify_rows(py27_job.stdout)
+    rows = verify_rows(CELL)
     # 2.7's checks: no lzma module, no asyncio; everything else as for 3.x.
-    assert set(rows) == {"implementation", "machine", "extension modules", "ssl", "zlib", "ctypes", "sqlite3", "bz2",
-                         "json"}, rows  # fmt: skip
+    assert set(rows) == {
+        "implementation",
+        "machine",
+        "extension modules",
+        "ssl",
+        "zlib",
+        "ctypes",
+        "sqlite3",
+        "bz2",
+        "json",
+    }, rows
     assert set(rows.values()) == {"ok"}, rows
-    assert "CPython 2.7.18" in py27_job.stdout
-    assert "ppc, big-endian, 32-bit" in py27_job.stdout
+    assert verify_checks(CELL)["implementation"]["detail"] == "CPython 2.7.18"
+    assert verify_checks(CELL)["machine"]["detail"] == "ppc, big-endian, 32-bit"
 
 
 def test_the_cross_build_used_the_native_python_and_no_target_pgen(

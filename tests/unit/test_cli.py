@@ -1,4 +1,4 @@
-"""The CLI edge: options given once apply to the chain; errors are messages with exit codes."""
+"""The CLI: options given once apply to the chain; errors are messages with exit codes."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from invoke import Collection, Context, Program, task
 
-from crosspython.cli import ChainExecutor, edge
+from crosspython.cli import TaskChainExecutor, errors_as_messages
 from crosspython.core.errors import ConfigError
 from tests.conftest import run_invoke
 
@@ -23,8 +23,14 @@ def native(c: Context, python: str | None = None, jobs: int = 0) -> None:
 
 
 @task
-def cross(c: Context, python: str | None = None, triplet: str | None = None, rfs: str | None = None,
-          jobs: int = 0, verbose: bool = False) -> None:  # fmt: skip
+def cross(
+    c: Context,
+    python: str | None = None,
+    triplet: str | None = None,
+    rfs: str | None = None,
+    jobs: int = 0,
+    verbose: bool = False,
+) -> None:
     CALLS.append(("cross", {"python": python, "triplet": triplet, "rfs": rfs, "jobs": jobs, "verbose": verbose}))
 
 
@@ -34,14 +40,21 @@ def install(c: Context, rfs: str | None = None, triplet: str | None = None) -> N
 
 
 @task
-@edge
+@errors_as_messages
 def broken(c: Context) -> None:
     raise ConfigError("unknown target triplet 'x'", hint="known: a, b")
 
 
+class PropagationOnly(TaskChainExecutor):
+    """The executor without its up-front check of the options (these fake tasks take made-up values)."""
+
+    def check_options(self, given: dict[str, Any]) -> None:
+        pass
+
+
 def _run(argv: str) -> int:
     CALLS.clear()
-    program = Program(namespace=Collection(native, cross, install, broken), executor_class=ChainExecutor)
+    program = Program(namespace=Collection(native, cross, install, broken), executor_class=PropagationOnly)
     try:
         program.run(["invoke", *argv.split()], exit=True)
     except SystemExit as exc:
@@ -92,9 +105,33 @@ def test_real_tasks_unknown_triplet() -> None:
 
 
 def test_real_tasks_wrong_rfs_path_in_a_chain(tmp_path: Path) -> None:
-    done = _invoke("native", "cross", "install", f"--rfs={tmp_path / 'srv' / 'boards' / 'rootfs'}")
+    """`native` takes no --rfs, but the chain's options are checked before it runs: nothing is built."""
+    artifacts = tmp_path / "artifacts"
+    done = _invoke(
+        "native",
+        "cross",
+        "install",
+        f"--rfs={tmp_path / 'srv' / 'boards' / 'rootfs'}",
+        env={"INVOKE_CROSSPYTHON_ARTIFACTS": str(artifacts)},
+    )
     assert done.returncode == 2
     assert "does not exist" in done.stderr and "Traceback" not in done.stderr
+    assert "==> [" not in done.stdout and not artifacts.exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--variant", "nope"], "unknown variant 'nope'"),
+        (["--python", "4.0"], "unknown CPython version '4.0'"),
+    ],
+)
+def test_a_chain_fails_before_its_first_task(tmp_path: Path, args: list[str], message: str) -> None:
+    artifacts = tmp_path / "artifacts"
+    done = _invoke("native", "cross", "install", *args, env={"INVOKE_CROSSPYTHON_ARTIFACTS": str(artifacts)})
+    assert done.returncode == 2, done.stderr
+    assert message in done.stderr and "Traceback" not in done.stderr
+    assert "==> [" not in done.stdout and not artifacts.exists()
 
 
 def test_real_tasks_unknown_version_from_environment() -> None:

@@ -11,15 +11,17 @@ import pytest
 from crosspython.build import deps
 from crosspython.build.toolchain import Toolchain
 from crosspython.core.errors import ConfigError, StepFailed
-from crosspython.core.layout import Layout, Stamp
+from crosspython.core.layout import Layout
 from crosspython.core.runner import Runner
-from crosspython.matrix import MATRIX_DIR, Dep, Matrix, load_deps
+from crosspython.core.stamps import Stamp
+from crosspython.matrix import Dep, Matrix, load_deps
+from tests.conftest import FIXTURE_MATRIX
 
 SDK = Toolchain(prefix="powerpc-vendor-linux-gnu", bindir=Path("/opt/sdk/bin"))
 
 
-def _ctx(matrix: Matrix, triplet: str = "powerpc-linux-gnu", ccache: str | None = "/usr/bin/ccache") -> deps.Context:
-    return deps.Context(
+def _ctx(matrix: Matrix, triplet: str = "powerpc-linux-gnu", ccache: str | None = "/usr/bin/ccache") -> deps.BuildSetup:
+    return deps.BuildSetup(
         target=matrix.target(triplet), toolchain=SDK, build_triplet="x86_64-linux-gnu", jobs=2, ccache=ccache
     )
 
@@ -35,7 +37,8 @@ def _plan(matrix: Matrix, name: str, tmp_path: Path, **ctx: str | None) -> deps.
     )
 
 
-def test_targets_without_debian_libraries_build_them_from_source(matrix: Matrix) -> None:
+def test_targets_without_debian_libraries_build_them_from_source(shipped_matrix: Matrix) -> None:
+    matrix = shipped_matrix
     by_source = {t.triplet: t.deps for t in matrix.targets.values()}
     assert by_source["powerpc-linux-gnu"] == "source" and by_source["mips-linux-gnu"] == "source"
     assert by_source["arm-linux-gnueabihf"] == "debian" and by_source["mipsel-linux-gnu"] == "debian"
@@ -44,7 +47,8 @@ def test_targets_without_debian_libraries_build_them_from_source(matrix: Matrix)
         assert target.libc_dev_package.startswith("libc6-dev-"), target.triplet
 
 
-def test_the_six_libraries_cpython_needs_are_pinned(matrix: Matrix) -> None:
+def test_the_six_libraries_cpython_needs_are_pinned(shipped_matrix: Matrix) -> None:
+    matrix = shipped_matrix
     names = {d.name for d in matrix.deps.libraries}
     assert names == {"zlib", "bzip2", "xz", "libffi", "sqlite", "openssl"}
     for dep in matrix.deps.libraries:
@@ -106,14 +110,14 @@ def test_inputs_change_with_the_toolchain_and_the_pin(matrix: Matrix, tmp_path: 
 @pytest.mark.parametrize(
     ("old", "new", "message"),
     [
-        ('build = "openssl"', 'build = "cmake"', "is not one of autoconf"),
-        ('sha256 = "c80a01', 'sha256 = "XYZ', "'sha256'"),
+        ('build = "openssl"', 'build = "cmake"', "'build' must be one of 'autoconf'"),
+        ('sha256 = "6666', 'sha256 = "XYZ', "'sha256'"),
         ("in_tree = true", 'in_tree = "yes"', "'in_tree' must be true/false"),
     ],
 )
 def test_bad_deps_data_is_rejected(tmp_path: Path, old: str, new: str, message: str) -> None:
     path = tmp_path / "deps.toml"
-    text = (MATRIX_DIR / "deps.toml").read_text()
+    text = (FIXTURE_MATRIX / "deps.toml").read_text()
     assert old in text
     path.write_text(text.replace(old, new, 1))
     with pytest.raises(ConfigError, match=message):
@@ -152,14 +156,26 @@ def _toy_dep(tmp_path: Path, layout: Layout, *, fail: bool = False) -> Dep:
     (source / "Makefile").write_text("libtoy.a:\n\t" + ("false" if fail else "echo toy > libtoy.a") + "\n")
     (source / "toy.h").write_text("int toy(void);\n")
     return Dep(
-        name="toy", version="1", tarball="toy.tgz", size=1, sha256="a" * 64, top="toy-1", upstream_url="u",
-        debian=None, build="make", in_tree=True, configure_args=(), make_args=("libtoy.a",), install_args=(),
-        install_files=(("toy.h", "include/toy.h"), ("libtoy.a", "lib/libtoy.a")), env=(),
-    )  # fmt: skip
+        name="toy",
+        version="1",
+        tarball="toy.tgz",
+        size=1,
+        sha256="a" * 64,
+        top="toy-1",
+        upstream_url="u",
+        debian=None,
+        build="make",
+        in_tree=True,
+        configure_args=(),
+        make_args=("libtoy.a",),
+        install_args=(),
+        install_files=(("toy.h", "include/toy.h"), ("libtoy.a", "lib/libtoy.a")),
+        env=(),
+    )
 
 
-def _host_ctx(matrix: Matrix) -> deps.Context:
-    return deps.Context(
+def _host_ctx(matrix: Matrix) -> deps.BuildSetup:
+    return deps.BuildSetup(
         target=matrix.target("powerpc-linux-gnu"), toolchain=HOST, build_triplet="x", jobs=1, ccache=None
     )
 

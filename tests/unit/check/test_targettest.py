@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -51,8 +52,13 @@ def test_wrapper_execs_qemu_with_the_rfs_and_an_untouched_environment(tmp_path: 
     fake.write_text("#!/usr/bin/python3\nimport os, sys, json\nprint(json.dumps([sys.argv[1:], dict(os.environ)]))\n")
     fake.chmod(0o755)
     wrapper = targettest.write_wrapper(tmp_path / "w", str(fake), Path("/srv/rootfs"))
-    done = subprocess.run([wrapper, "/srv/rootfs/usr/bin/python3.13", "-c", "x"], env={"ONLY": "1", "LC_ALL": "C.UTF-8"},
-                          capture_output=True, text=True, check=True)  # fmt: skip
+    done = subprocess.run(
+        [wrapper, "/srv/rootfs/usr/bin/python3.13", "-c", "x"],
+        env={"ONLY": "1", "LC_ALL": "C.UTF-8"},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     args, env = json.loads(done.stdout)
     assert args == ["-L", "/srv/rootfs", "/srv/rootfs/usr/bin/python3.13", "-c", "x"]
     assert env == {"ONLY": "1", "LC_ALL": "C.UTF-8"}  # (LC_ALL stops the fake Python adding LC_CTYPE)
@@ -62,15 +68,26 @@ needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="registering binfmt ru
 
 # A target nobody else registers (a real crosspython run may hold the ARM rule meanwhile), so the
 # tests below always exercise our own registration.
-LONE = Target(triplet="riscv64-unit-linux-gnu", toolchain_prefix="x", toolchain_package="x", qemu="qemu-riscv64",
-              elf_machine="RISCV", elf_class=64, endianness="little", platform_machine="riscv64", debian_arch="",
-              config_site=())  # fmt: skip
+LONE = Target(
+    triplet="riscv64-unit-linux-gnu",
+    toolchain_prefix="x",
+    toolchain_package="x",
+    qemu="qemu-riscv64",
+    elf_machine="RISCV",
+    elf_class=64,
+    endianness="little",
+    platform_machine="riscv64",
+    debian_arch="",
+    config_site=(),
+)
 
 
 @needs_root
 @pytest.mark.parametrize("ending", ["normally", "exception", "interrupt"])
 def test_binfmt_rule_is_always_removed(tmp_path: Path, ending: str) -> None:
-    target = LONE
+    # One ELF identity per case: run in parallel (pytest-xdist), the cases must not see each other's rule.
+    identity = {"normally": (64, "little"), "exception": (32, "little"), "interrupt": (64, "big")}[ending]
+    target = dataclasses.replace(LONE, elf_class=identity[0], endianness=identity[1])
     name = f"crosspython-unit-{os.getpid()}-{ending}"
     wrapper = targettest.write_wrapper(tmp_path / "w", "/usr/bin/qemu-arm", tmp_path)
     raised: type[BaseException] | None = {"normally": None, "exception": RuntimeError, "interrupt": KeyboardInterrupt}[
@@ -141,18 +158,25 @@ def test_junit_is_parsed_and_expected_failures_are_separated(matrix: Matrix, tmp
     run, skipped, failures = parse_junit(path)
     assert (run, skipped) == (5, 1)
     assert failures == [
-        ("test.test_subprocess.ProcessTestCase.test_cwd_with_relative_arg",
-         "AssertionError: FileNotFoundError not raised by Popen"),
+        (
+            "test.test_subprocess.ProcessTestCase.test_cwd_with_relative_arg",
+            "AssertionError: FileNotFoundError not raised by Popen",
+        ),
         ("test.test_x.A.test_bad", "ValueError: real bug"),
-    ]  # fmt: skip
+    ]
     data = TargetTests(
         default_tests=(),
         single_process_unreliable=(),
         expected=(
-            Expected(test="test.test_subprocess.*.test_cwd_with_relative_*", reason="qemu exec",
-                     versions=("3.13",), triplets=(), modes=("binfmt",)),
+            Expected(
+                test="test.test_subprocess.*.test_cwd_with_relative_*",
+                reason="qemu exec",
+                versions=("3.13",),
+                triplets=(),
+                modes=("binfmt",),
+            ),
         ),
-    )  # fmt: skip
+    )
     cell = matrix.cell(python="3.13", triplet="arm-linux-gnueabihf", variant="default")
     classified = classify(cell, "binfmt", data, failures)
     assert [(f.test.rsplit(".", 1)[-1], f.expected_reason) for f in classified] == [

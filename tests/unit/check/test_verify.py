@@ -60,7 +60,7 @@ def test_parse_ignores_noise() -> None:
 
 def test_command_runs_the_rfs_interpreter_under_qemu(matrix: Matrix, tmp_path: Path) -> None:
     cell = matrix.cell(python="3.13", triplet="arm-linux-gnueabihf", variant="default")
-    cmd = verify_command(cell, tmp_path, "/usr/bin/qemu-arm", "usr/bin/python3.13")
+    cmd = verify_command(cell, tmp_path, "/usr/bin/qemu-arm")
     assert cmd[:4] == ["/usr/bin/qemu-arm", "-L", str(tmp_path), str(tmp_path / "usr/bin/python3.13")]
     expect = json.loads(cmd[-1])
     assert expect == expectations(cell)
@@ -91,8 +91,12 @@ def test_the_script_runs_under_python_2_7(matrix: Matrix) -> None:
     if python27 is None:
         pytest.skip("no Python 2.7 on this build host (pyenv's 2.7.18 has one on these machines)")
     v27 = matrix.version("2.7")
-    out = subprocess.run([python27, "-c", "import platform; print(platform.python_version())"],
-                         capture_output=True, text=True, check=True)  # fmt: skip
+    out = subprocess.run(
+        [python27, "-c", "import platform; print(platform.python_version())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     expect = {
         "version": out.stdout.strip(),
         "machine": platform.machine(),
@@ -101,8 +105,13 @@ def test_the_script_runs_under_python_2_7(matrix: Matrix) -> None:
         "modules": ["zlib", "_ctypes"],
         "checks": list(v27.checks),
     }
-    done = subprocess.run([python27, *v27.interpreter_flags, "-c", CHECK_SCRIPT, json.dumps(expect)],
-                          capture_output=True, text=True, timeout=120, check=False)  # fmt: skip
+    done = subprocess.run(
+        [python27, *v27.interpreter_flags, "-c", CHECK_SCRIPT, json.dumps(expect)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
     results = parse_results(done.stdout)
     assert [r.name for r in results] == list(v27.checks)
@@ -114,6 +123,6 @@ def test_the_script_runs_under_python_2_7(matrix: Matrix) -> None:
 
 def test_2_7_runs_without_lzma_and_asyncio_and_without_minus_I(matrix: Matrix, tmp_path: Path) -> None:
     cell = matrix.cell(python="2.7", triplet="powerpc-linux-gnu", variant="default")
-    cmd = verify_command(cell, tmp_path, "/usr/bin/qemu-ppc", "usr/bin/python2.7")
+    cmd = verify_command(cell, tmp_path, "/usr/bin/qemu-ppc")
     assert cmd[3:6] == [str(tmp_path / "usr/bin/python2.7"), "-E", "-s"]
     assert "lzma" not in expectations(cell)["checks"] and "asyncio" not in expectations(cell)["checks"]

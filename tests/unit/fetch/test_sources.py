@@ -145,7 +145,7 @@ def test_unpack_once_per_content(tmp_path: Path, runner: Runner) -> None:
 
 def test_unpack_rejects_members_outside_the_top_dir(tmp_path: Path, runner: Runner) -> None:
     archive = _tarball(tmp_path, {"Python-9.9/ok": b"", "elsewhere/evil": b""})
-    with pytest.raises(DownloadError, match="outside Python-9.9"), runner.step("s", "fetch") as step:
+    with pytest.raises(DownloadError, match=r"outside Python-9\.9"), runner.step("s", "fetch") as step:
         unpack(archive, tmp_path / "src", "Python-9.9", {"sha256": "a"}, step)
     assert not (tmp_path / "src" / "Python-9.9").exists()
 
@@ -164,8 +164,14 @@ def test_patches_are_applied_before_the_tree_is_trusted(tmp_path: Path, runner: 
     good = tmp_path / "0001-good.patch"
     good.write_text(PATCH)
     with runner.step("s", "fetch") as step:
-        target = unpack(archive, tmp_path / "src", "Python-9.9", {"sha256": "a", "patches": {"g": "1"}}, step,
-                        prepare=lambda tree: apply_patches(tree, [good], step))  # fmt: skip
+        target = unpack(
+            archive,
+            tmp_path / "src",
+            "Python-9.9",
+            {"sha256": "a", "patches": {"g": "1"}},
+            step,
+            prepare=lambda tree: apply_patches(tree, [good], step),
+        )
     assert (target / "README").read_text() == "hello, board\n"
 
 
@@ -177,8 +183,14 @@ def test_a_patch_that_does_not_apply_fails_clearly_and_keeps_nothing(tmp_path: P
     bad.write_text(PATCH)
     message = "3.99/0001-stale.patch does not apply cleanly to Python-9.9"
     with pytest.raises(PatchFailed, match=message), runner.step("s", "fetch") as step:
-        unpack(archive, tmp_path / "src", "Python-9.9", {"sha256": "a"}, step,
-               prepare=lambda tree: apply_patches(tree, [bad], step))  # fmt: skip
+        unpack(
+            archive,
+            tmp_path / "src",
+            "Python-9.9",
+            {"sha256": "a"},
+            step,
+            prepare=lambda tree: apply_patches(tree, [bad], step),
+        )
     assert not (tmp_path / "src" / "Python-9.9").exists()  # no half-patched tree for a rerun to trust
     assert not list((tmp_path / "src").glob(".Python-9.9*"))
 

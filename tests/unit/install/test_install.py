@@ -7,39 +7,46 @@ from pathlib import Path
 
 import pytest
 
-from crosspython.build.cross import inspect_rfs, plan_cross
+from crosspython.build.cross import plan_cross
 from crosspython.build.toolchain import Toolchain
 from crosspython.core.errors import BuildIncomplete
 from crosspython.core.layout import Layout
-from crosspython.install.stage import check_stage, merge, merge_problems, plan_install, staged_entries
+from crosspython.core.stamps import Stamp
+from crosspython.install.manifest import Manifest, files_of, read_manifest, write_manifest
+from crosspython.install.stage import InstallPlan, check_stage, plan_install, read_stage_record
 from crosspython.matrix import Matrix
-
-ARM_ELF_HEADER = b"\x7fELF\x01\x01\x01" + b"\0" * 9 + b"\x02\x00" + b"\x28\x00" + b"\0" * 40
-
-
-def _stage(root: Path) -> Path:
-    (root / "usr" / "bin").mkdir(parents=True)
-    (root / "usr" / "lib" / "python3.13" / "lib-dynload").mkdir(parents=True)
-    (root / "usr" / "bin" / "python3.13").write_bytes(ARM_ELF_HEADER)
-    (root / "usr" / "bin" / "python3").symlink_to("python3.13")
-    (root / "usr" / "lib" / "python3.13" / "os.py").write_text("# os\n")
-    for module in ("_ssl", "_hashlib", "zlib", "_ctypes", "_sqlite3", "_bz2", "_lzma"):
-        name = f"{module}.cpython-313-arm-linux-gnueabihf.so"
-        (root / "usr" / "lib" / "python3.13" / "lib-dynload" / name).write_bytes(ARM_ELF_HEADER)
-    return root
+from crosspython.rfs.merge import staged_entries
+from crosspython.rfs.sysroot import inspect_rfs
+from tests.unit.trees import fake_stage
 
 
-def _plan(matrix: Matrix, tmp_path: Path):  # type: ignore[no-untyped-def]
+def _plan(matrix: Matrix, tmp_path: Path) -> InstallPlan:
     cell = matrix.cell(python="3.13", triplet="arm-linux-gnueabihf", variant="default")
     layout = Layout(tmp_path / "artifacts")
     cross = plan_cross(
-        cell, layout=layout, source_dir=tmp_path / "src", build_python=tmp_path / "python",
-        toolchain=Toolchain(prefix="arm-linux-gnueabihf", bindir=Path("/usr/bin")), toolchain_version="gcc 12",
-        rfs=inspect_rfs(tmp_path / "rfs", "arm-linux-gnueabihf"), build_triplet="x86_64-pc-linux-gnu", jobs=1,
-        ccache=None, host_pkg_config="pkg-config", host_path="/usr/bin", rfs_fingerprint="f",
-    )  # fmt: skip
-    plan = plan_install(cross, layout=layout, rfs=tmp_path / "rfs", toolchain="/usr/bin/x-gcc", toolchain_version="12")
-    _stage(plan.stage)
+        cell,
+        layout=layout,
+        source_dir=tmp_path / "src",
+        build_python=tmp_path / "python",
+        toolchain=Toolchain(prefix="arm-linux-gnueabihf", bindir=Path("/usr/bin")),
+        toolchain_version="gcc 12",
+        rfs=inspect_rfs(tmp_path / "rfs", "arm-linux-gnueabihf"),
+        build_triplet="x86_64-pc-linux-gnu",
+        jobs=1,
+        ccache=None,
+        host_pkg_config="pkg-config",
+        host_path="/usr/bin",
+        rfs_fingerprint="f",
+    )
+    plan = plan_install(
+        cross,
+        layout=layout,
+        rfs=tmp_path / "rfs",
+        toolchain="/usr/bin/x-gcc",
+        toolchain_version="12",
+        strip="/usr/bin/x-strip",
+    )
+    fake_stage(plan.stage)
     return plan
 
 
@@ -64,45 +71,48 @@ def test_missing_required_module_in_stage(matrix: Matrix, tmp_path: Path) -> Non
         check_stage(plan)
 
 
-def test_merge_copies_files_and_links(tmp_path: Path) -> None:
-    stage = _stage(tmp_path / "stage")
-    rfs = tmp_path / "rfs"
-    (rfs / "usr" / "bin").mkdir(parents=True)
-    (rfs / "usr" / "bin" / "busybox").write_text("board's own")
-    (stage / ".crosspython-stamp.json").write_text("{}")
-    entries = staged_entries(stage)
-    assert not any(rel.startswith(".crosspython") for rel, _ in entries)  # our stamp stays out of the RFS
-    assert ("usr/bin/python3", "link") in entries
-    assert (
-        entries.index(("usr", "dir"))
-        < entries.index(("usr/bin", "dir"))
-        < entries.index(("usr/bin/python3.13", "file"))
-    )
-    assert merge_problems(stage, rfs, entries) == []
-    merge(stage, rfs, entries)
-    assert (rfs / "usr" / "bin" / "python3.13").read_bytes() == ARM_ELF_HEADER
-    assert (rfs / "usr" / "bin" / "python3").readlink() == Path("python3.13")
-    assert (rfs / "usr" / "bin" / "busybox").read_text() == "board's own"
-    assert not list(rfs.rglob("*.crosspython-tmp"))
-    merge(stage, rfs, entries)  # again: replaces in place, no error
-
-
-def test_conflicts_are_found_before_anything_is_written(tmp_path: Path) -> None:
-    stage = _stage(tmp_path / "stage")
-    rfs = tmp_path / "rfs"
-    (rfs / "usr").mkdir(parents=True)
-    (rfs / "usr" / "bin").write_text("a file where a directory must go")
-    before = sorted(str(p) for p in rfs.rglob("*"))
-    problems = merge_problems(stage, rfs, staged_entries(stage))
-    assert problems == [f"{rfs / 'usr' / 'bin'} is a file, but a directory must be installed there"]
-    assert sorted(str(p) for p in rfs.rglob("*")) == before
-
-
 def test_install_inputs_name_what_was_built(matrix: Matrix, tmp_path: Path) -> None:
     plan = _plan(matrix, tmp_path)
-    assert plan.inputs["python"] == "3.13.5"
+    assert plan.inputs["python"] == matrix.version("3.13").full
     assert plan.inputs["triplet"] == "arm-linux-gnueabihf"
     assert plan.inputs["sha256"] == matrix.version("3.13").sha256
     assert plan.inputs["toolchain_version"] == "12"
     assert plan.make == ("make", "install", f"DESTDIR={plan.stage}")
     assert plan.manifest == tmp_path / "artifacts" / "logs" / "cp313-arm-linux-gnueabihf-default" / "manifest.json"
+
+
+def test_the_stage_record_is_what_its_stamp_holds(matrix: Matrix, tmp_path: Path) -> None:
+    """`sizes` reads the stage through StageRecord: the strip tool is recorded, not derived from gcc's name."""
+    plan = _plan(matrix, tmp_path)
+    assert read_stage_record(plan.stage) is None  # not stamped yet: not a complete stage
+    Stamp(plan.stage).write(plan.record.to_inputs())
+    record = read_stage_record(plan.stage)
+    assert record == plan.record
+    assert record is not None and record.strip == "/usr/bin/x-strip"
+    assert plan.inputs == record.to_inputs() | {"rfs": str(tmp_path / "rfs")}
+    Stamp(plan.stage).write({"library": "zlib"})  # another kind of step's stamp
+    assert read_stage_record(plan.stage) is None
+
+
+def test_manifest_round_trip_keeps_its_json_shape(matrix: Matrix, tmp_path: Path) -> None:
+    plan = _plan(matrix, tmp_path)
+    files = files_of(plan.stage, staged_entries(plan.stage))
+    manifest = Manifest(inputs=plan.inputs, interpreter=plan.interpreter, files=files)
+    write_manifest(plan.manifest, manifest)
+    assert read_manifest(plan.manifest) == manifest
+    data = manifest.to_json()
+    assert data["interpreter"] == "usr/bin/python3.13"
+    assert data["total_bytes"] == sum(f.size for f in files) > 0
+    link = next(f for f in data["files"] if f["path"] == "usr/bin/python3")
+    assert link == {"path": "usr/bin/python3", "kind": "link", "target": "python3.13"}
+    binary = next(f for f in data["files"] if f["path"] == "usr/bin/python3.13")
+    assert set(binary) == {"path", "kind", "size", "sha256"} and len(binary["sha256"]) == 64
+    # present_in: the cheap check of an unchanged RFS
+    rfs = tmp_path / "rfs"
+    assert not manifest.present_in(rfs)
+    shutil.copytree(plan.stage, rfs, symlinks=True)
+    assert manifest.present_in(rfs)
+    (rfs / "usr" / "bin" / "python3.13").write_bytes(b"changed size")
+    assert not manifest.present_in(rfs)
+    plan.manifest.write_text("{not json")
+    assert read_manifest(plan.manifest) is None

@@ -1,0 +1,97 @@
+"""The install manifest: what `install` put into an RFS, with the inputs that made it.
+
+Written and read here only (artifacts/logs/<cell>/manifest.json); the JSON keeps the shape it
+has always had: {"inputs", "interpreter", "total_bytes", "files": [{path, kind, size, sha256} |
+{path, kind, target}]}.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from ..core.files import sha256_of, write_json_atomic
+from ..rfs.merge import Entry
+
+
+@dataclass(frozen=True, kw_only=True)
+class ManifestFile:
+    """One installed file (size and sha256) or symbolic link (its target)."""
+
+    path: str
+    kind: Literal["file", "link"]
+    size: int = 0
+    sha256: str = ""
+    target: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        if self.kind == "link":
+            return {"path": self.path, "kind": self.kind, "target": self.target}
+        return {"path": self.path, "kind": self.kind, "size": self.size, "sha256": self.sha256}
+
+
+@dataclass(frozen=True, kw_only=True)
+class Manifest:
+    inputs: dict[str, Any]
+    interpreter: str
+    files: tuple[ManifestFile, ...]
+
+    @property
+    def total_bytes(self) -> int:
+        return sum(f.size for f in self.files)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "inputs": self.inputs,
+            "interpreter": self.interpreter,
+            "total_bytes": self.total_bytes,
+            "files": [f.to_json() for f in self.files],
+        }
+
+    def present_in(self, rfs: Path) -> bool:
+        """Every file is in `rfs` with its size, every link is a link (a cheap check, no hashing)."""
+        for entry in self.files:
+            dest = rfs / entry.path
+            if entry.kind == "file" and (not dest.is_file() or dest.stat().st_size != entry.size):
+                return False
+            if entry.kind == "link" and not dest.is_symlink():
+                return False
+        return True
+
+
+def files_of(stage: Path, entries: list[Entry]) -> tuple[ManifestFile, ...]:
+    """The manifest's records of a staged tree's files and links (directories are not recorded)."""
+    files = []
+    for rel, kind in entries:
+        if kind == "file":
+            path = stage / rel
+            files.append(ManifestFile(path=rel, kind="file", size=path.stat().st_size, sha256=sha256_of(path)))
+        elif kind == "link":
+            files.append(ManifestFile(path=rel, kind="link", target=os.readlink(stage / rel)))
+    return tuple(files)
+
+
+def write_manifest(path: Path, manifest: Manifest) -> None:
+    write_json_atomic(path, manifest.to_json())
+
+
+def read_manifest(path: Path) -> Manifest | None:
+    """The manifest at `path`, or None when there is none or it is not one of ours."""
+    try:
+        data = json.loads(path.read_text())
+        files = tuple(
+            ManifestFile(
+                path=str(f["path"]),
+                kind="link" if f["kind"] == "link" else "file",
+                size=int(f.get("size", 0)),
+                sha256=str(f.get("sha256", "")),
+                target=str(f.get("target", "")),
+            )
+            for f in data["files"]
+        )
+        return Manifest(inputs=dict(data["inputs"]), interpreter=str(data["interpreter"]), files=files)
+    except (FileNotFoundError, ValueError, KeyError, TypeError, AttributeError):
+        return None

@@ -1,0 +1,202 @@
+"""The size reports: sizes.json, a Markdown table per target and version, an HTML page with a chart."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, fields
+from pathlib import Path
+from typing import Any
+
+from ..matrix import DEFAULT_VARIANT, STRIP_SUFFIX, Knob
+from .measure import ElfSize, Measurement
+
+
+def records(measurements: list[Measurement]) -> list[dict[str, Any]]:
+    """One record per cell x variant x stripped x ELF (sizes.json)."""
+    rows = []
+    for m in measurements:
+        for e in m.elves:
+            rows.append(
+                {"cell": m.cell, "python": m.python, "triplet": m.triplet, "variant": m.variant, "stripped": m.stripped}
+                | asdict(e)
+            )
+    return rows
+
+
+def to_json(measurements: list[Measurement]) -> dict[str, Any]:
+    return {
+        "schema": 1,
+        "fields": [f.name for f in fields(ElfSize)],
+        "totals": [
+            {"cell": m.cell, "python": m.python, "triplet": m.triplet, "variant": m.variant, "stripped": m.stripped}
+            | m.totals()
+            for m in measurements
+        ],
+        "elves": records(measurements),
+    }
+
+
+def _order(m: Measurement) -> tuple[int, str, bool]:
+    return (0 if m.variant == DEFAULT_VARIANT else 1, m.variant, m.stripped)
+
+
+def _pct(value: int, base: int) -> str:
+    if not base:
+        return "n/a"
+    return f"{(value - base) / base * 100:+.1f} %"
+
+
+def _mb(value: int) -> str:
+    return f"{value / 1e6:.2f} MB" if value >= 1e6 else f"{value / 1e3:.1f} kB"
+
+
+def groups(measurements: list[Measurement]) -> dict[str, list[Measurement]]:
+    out: dict[str, list[Measurement]] = {}
+    for m in sorted(measurements, key=_order):
+        out.setdefault(m.group, []).append(m)
+    return out
+
+
+def knob_effects(rows: list[Measurement], knobs: tuple[Knob, ...]) -> list[str]:
+    """Plain sentences on what each knob of matrix/variants.toml saved, from the rows present."""
+    by = {m.build: m for m in rows}
+    lines = []
+    for knob in knobs:
+        if knob.before not in by or knob.after not in by:
+            continue
+        before, after = by[knob.before], by[knob.after]
+        if knob.metric == "static libraries":
+            a, b = before.archive_bytes, after.archive_bytes
+            if a and b != a:  # only when they differ: most knobs leave the archives alone
+                lines.append(
+                    f"- {knob.what}: {_mb(a)} -> {_mb(b)} ({_pct(b, a)})" + (f" {knob.why}" if knob.why else "")
+                )
+            continue
+        x, y = before.totals()["interpreter"], after.totals()["interpreter"]
+        lines.append(
+            f"- {knob.what}: interpreter {_mb(x)} -> {_mb(y)} ({_pct(y, x)})" + (f" - {knob.why}" if knob.why else "")
+        )
+    default = by.get(DEFAULT_VARIANT)
+    if default is not None and DEFAULT_VARIANT + STRIP_SUFFIX in by:
+        interp = next((e for e in default.elves if e.role == "interpreter"), None)
+        if interp:
+            lines.append(
+                f"- of the unstripped interpreter's {_mb(interp.file_size)}, debug sections are "
+                f"{_mb(interp.debug)} and symbol/string tables {_mb(interp.symtab + interp.strtab)}; "
+                f".text is {_mb(interp.text)}, .rodata {_mb(interp.rodata)}"
+            )
+    return lines
+
+
+def to_markdown(measurements: list[Measurement], knobs: tuple[Knob, ...] = ()) -> str:
+    intro = (
+        "Measured with lief from each cell's staged install. `+strip`: the target's "
+        "`strip --strip-unneeded` applied to copies after install. % against `default` (unstripped)."
+    )
+    out = ["# Installed size by build", "", intro, ""]
+    for group, rows in groups(measurements).items():
+        base = next((m for m in rows if m.build == DEFAULT_VARIANT), rows[0]).totals()
+        out += [
+            f"## {group}",
+            "",
+            "| build | interpreter | % | .text | allocated | extension modules | % | static libs "
+            "| installed tree | % |",
+            "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        ]
+        for m in rows:
+            t = m.totals()
+            out.append(
+                f"| {m.build} | {t['interpreter']:,} | {_pct(t['interpreter'], base['interpreter'])} "
+                f"| {t['interpreter_text']:,} | {t['interpreter_alloc']:,} "
+                f"| {t['extensions']:,} ({t['extension_count']}) | {_pct(t['extensions'], base['extensions'])} "
+                f"| {t['static_archives']:,} | {t['tree']:,} | {_pct(t['tree'], base['tree'])} |"
+            )
+        effects = knob_effects(rows, knobs)
+        if effects:
+            out += ["", "What each knob does here:", "", *effects]
+        out.append("")
+    return "\n".join(out)
+
+
+def to_html(measurements: list[Measurement], markdown: str) -> str:
+    """A self-contained page: an inline SVG bar chart per target, then the tables (no network)."""
+    style = (
+        "<style>body{font-family:sans-serif;margin:2em}svg text{font-size:12px}"
+        "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:2px 6px;text-align:right}"
+        "td:first-child,th:first-child{text-align:left}td{white-space:nowrap}</style>"
+    )
+    parts = [
+        "<!doctype html><html><head><meta charset='utf-8'><title>crosspython sizes</title>",
+        style + "</head><body><h1>Installed size by build</h1>",
+    ]
+    colors = {"interpreter": "#4472c4", "extensions": "#ed7d31", "other": "#a5a5a5"}
+    for group, rows in groups(measurements).items():
+        biggest = max(m.totals()["elf_total"] for m in rows) or 1
+        width, bar_h, label_w = 760, 22, 170
+        height = 40 + bar_h * len(rows) * 1.5
+        svg = [f"<h2>{group}</h2><svg width='{width}' height='{height:.0f}' role='img'>"]
+        for i, m in enumerate(rows):
+            t = m.totals()
+            y = 30 + i * bar_h * 1.5
+            x = float(label_w)
+            svg.append(f"<text x='0' y='{y + 15:.0f}'>{m.build}</text>")
+            for key, value in (
+                ("interpreter", t["interpreter"]),
+                ("extensions", t["extensions"]),
+                ("other", t["elf_total"] - t["interpreter"] - t["extensions"]),
+            ):
+                w = (width - label_w - 90) * value / biggest
+                svg.append(
+                    f"<rect x='{x:.1f}' y='{y:.0f}' width='{w:.1f}' height='{bar_h}' fill='{colors[key]}'>"
+                    f"<title>{key}: {value:,} bytes</title></rect>"
+                )
+                x += w
+            svg.append(f"<text x='{x + 5:.0f}' y='{y + 15:.0f}'>{_mb(t['elf_total'])}</text>")
+        svg.append(
+            "".join(
+                f"<rect x='{label_w + 130 * j}' y='5' width='12' height='12' fill='{c}'/>"
+                f"<text x='{label_w + 130 * j + 16}' y='15'>{k}</text>"
+                for j, (k, c) in enumerate(colors.items())
+            )
+        )
+        svg.append("</svg>")
+        parts += svg
+    parts.append("<h2>Tables</h2>" + _markdown_tables_to_html(markdown) + "</body></html>")
+    return "\n".join(parts)
+
+
+def _markdown_tables_to_html(markdown: str) -> str:
+    """The report's tables and notes, in order: each table closed before the text that follows it."""
+    html: list[str] = []
+    in_table = False
+    for line in markdown.splitlines():
+        if line.startswith("| ---"):
+            continue
+        if line.startswith("|"):
+            if not in_table:
+                html.append("<table>")
+                in_table = True
+            cells = [c.strip() for c in line.strip("|").split("|")]
+            tag = "th" if cells[0] == "build" else "td"
+            html.append("<tr>" + "".join(f"<{tag}>{c}</{tag}>" for c in cells) + "</tr>")
+            continue
+        if in_table:
+            html.append("</table>")
+            in_table = False
+        if line.startswith("## "):
+            html.append(f"<h3>{line[3:]}</h3>")
+        elif line.startswith("- "):
+            html.append(f"<p>{line[2:].replace('`', '')}</p>")
+    if in_table:
+        html.append("</table>")
+    return "\n".join(html)
+
+
+def write_reports(measurements: list[Measurement], directory: Path, knobs: tuple[Knob, ...] = ()) -> dict[str, Path]:
+    directory.mkdir(parents=True, exist_ok=True)
+    markdown = to_markdown(measurements, knobs)
+    paths = {"json": directory / "sizes.json", "md": directory / "sizes.md", "html": directory / "sizes.html"}
+    paths["json"].write_text(json.dumps(to_json(measurements), indent=1) + "\n")
+    paths["md"].write_text(markdown)
+    paths["html"].write_text(to_html(measurements, markdown))
+    return paths

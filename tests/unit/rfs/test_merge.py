@@ -1,0 +1,42 @@
+"""The merge of a staged tree into an RFS: a dry run first, then atomic renames."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from crosspython.rfs.merge import merge, merge_problems, staged_entries
+from tests.unit.trees import ARM_ELF_HEADER, fake_stage
+
+
+def test_merge_copies_files_and_links(tmp_path: Path) -> None:
+    stage = fake_stage(tmp_path / "stage")
+    rfs = tmp_path / "rfs"
+    (rfs / "usr" / "bin").mkdir(parents=True)
+    (rfs / "usr" / "bin" / "busybox").write_text("board's own")
+    (stage / ".crosspython-stamp.json").write_text("{}")
+    entries = staged_entries(stage)
+    assert not any(rel.startswith(".crosspython") for rel, _ in entries)  # our stamp stays out of the RFS
+    assert ("usr/bin/python3", "link") in entries
+    assert (
+        entries.index(("usr", "dir"))
+        < entries.index(("usr/bin", "dir"))
+        < entries.index(("usr/bin/python3.13", "file"))
+    )
+    assert merge_problems(stage, rfs, entries) == []
+    merge(stage, rfs, entries)
+    assert (rfs / "usr" / "bin" / "python3.13").read_bytes() == ARM_ELF_HEADER
+    assert (rfs / "usr" / "bin" / "python3").readlink() == Path("python3.13")
+    assert (rfs / "usr" / "bin" / "busybox").read_text() == "board's own"
+    assert not list(rfs.rglob("*.crosspython-tmp"))
+    merge(stage, rfs, entries)  # again: replaces in place, no error
+
+
+def test_conflicts_are_found_before_anything_is_written(tmp_path: Path) -> None:
+    stage = fake_stage(tmp_path / "stage")
+    rfs = tmp_path / "rfs"
+    (rfs / "usr").mkdir(parents=True)
+    (rfs / "usr" / "bin").write_text("a file where a directory must go")
+    before = sorted(str(p) for p in rfs.rglob("*"))
+    problems = merge_problems(stage, rfs, staged_entries(stage))
+    assert problems == [f"{rfs / 'usr' / 'bin'} is a file, but a directory must be installed there"]
+    assert sorted(str(p) for p in rfs.rglob("*")) == before
