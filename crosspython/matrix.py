@@ -7,6 +7,7 @@ names the file and the key.
 
 from __future__ import annotations
 
+import functools
 import re
 import sys
 from dataclasses import dataclass
@@ -495,8 +496,10 @@ def _parse_tables(path: Path, section: str, data: dict[str, Any] | None = None) 
     return tables
 
 
+@functools.cache
 def load_matrix(directory: Path = MATRIX_DIR) -> Matrix:
-    """Load and validate every matrix file under `directory`."""
+    """Load and validate every matrix file under `directory` (once per process: every task of a
+    chain asks for it)."""
     targets_path = directory / "targets.toml"
     versions_path = directory / "versions.toml"
     variants_path = directory / "variants.toml"

@@ -83,6 +83,7 @@ def host_triplet() -> str:
     return found
 
 
+@functools.cache
 def build_triplet(source_dir: Path) -> str:
     """The build host's triplet as CPython's config.guess names it (the --build of its configure)."""
     guess = source_dir / "config.guess"

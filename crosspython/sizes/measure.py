@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
@@ -240,30 +240,18 @@ def _measure(stage: Path, record: StageRecord, layout: Layout, matrix: Matrix, r
     stripped = measure_tree(stripped_dir, version.short)
     # The stripped tree: the stage with its ELF files replaced by their stripped copies.
     stripped_tree = built.tree_bytes - sum(e.file_size for e in built.elves) + sum(e.file_size for e in stripped.elves)
-    return [
-        Measurement(
-            cell=record.cell,
-            python=version.full,
-            tag=version.tag,
-            triplet=target.triplet,
-            variant=record.variant,
-            stripped=False,
-            elves=built.elves,
-            tree_bytes=built.tree_bytes,
-            archive_bytes=built.archive_bytes,
-        ),
-        Measurement(
-            cell=record.cell,
-            python=version.full,
-            tag=version.tag,
-            triplet=target.triplet,
-            variant=record.variant,
-            stripped=True,
-            elves=stripped.elves,
-            tree_bytes=stripped_tree,
-            archive_bytes=built.archive_bytes,
-        ),
-    ]
+    as_built = Measurement(
+        cell=record.cell,
+        python=version.full,
+        tag=version.tag,
+        triplet=target.triplet,
+        variant=record.variant,
+        stripped=False,
+        elves=built.elves,
+        tree_bytes=built.tree_bytes,
+        archive_bytes=built.archive_bytes,
+    )
+    return [as_built, replace(as_built, stripped=True, elves=stripped.elves, tree_bytes=stripped_tree)]
 
 
 def measure_all(layout: Layout, matrix: Matrix, runner: Runner) -> list[Measurement]:
