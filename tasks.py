@@ -58,7 +58,21 @@ def native(c: Context, python: str | None = None, jobs: int = 0, verbose: bool =
     pipeline.build_native(session_for(c, python=python, jobs=jobs, verbose=verbose))
 
 
-@task(auto_shortflags=False, help=help_for("python", "triplet", "variant", "rfs", "toolchain", "verbose"))
+INSTALL_OPTIONS = (
+    "python",
+    "triplet",
+    "variant",
+    "rfs",
+    "toolchain",
+    "profile",
+    "profiles",
+    "app",
+    "no_strip",
+    "verbose",
+)
+
+
+@task(auto_shortflags=False, help=help_for(*INSTALL_OPTIONS))
 @errors_as_messages
 def install(
     c: Context,
@@ -67,11 +81,60 @@ def install(
     variant: str | None = None,
     rfs: str | None = None,
     toolchain: str | None = None,
+    profile: str | None = None,
+    profiles: str | None = None,
+    app: str | None = None,
+    no_strip: bool = False,
     verbose: bool = False,
 ) -> None:
-    """Install the built cell into the RFS: staged and checked first, merged without sudo, manifest written."""
-    s = session_for(c, python=python, triplet=triplet, variant=variant, rfs=rfs, toolchain=toolchain, verbose=verbose)
-    pipeline.install(s)
+    """Install the built cell into the RFS, board-ready: the `standard` profile (no tests, pyc only), stripped.
+
+    Staged and checked first, merged without sudo, manifest written; `--profile full|minimal` for the others.
+    """
+    s = session_for(
+        c,
+        python=python,
+        triplet=triplet,
+        variant=variant,
+        rfs=rfs,
+        toolchain=toolchain,
+        profile=profile,
+        profiles=profiles,
+        app=app,
+        verbose=verbose,
+    )
+    pipeline.install(s, strip=not no_strip)
+
+
+@task(auto_shortflags=False, help=help_for(*INSTALL_OPTIONS))
+@errors_as_messages
+def board(
+    c: Context,
+    python: str | None = None,
+    triplet: str | None = None,
+    variant: str | None = None,
+    rfs: str | None = None,
+    toolchain: str | None = None,
+    profile: str | None = None,
+    profiles: str | None = None,
+    app: str | None = None,
+    no_strip: bool = False,
+    verbose: bool = False,
+) -> None:
+    """Make a profile's board-ready tree in artifacts/board/<cell>/<profile>/ (what `install` merges)."""
+    s = session_for(
+        c,
+        python=python,
+        triplet=triplet,
+        variant=variant,
+        rfs=rfs,
+        toolchain=toolchain,
+        profile=profile,
+        profiles=profiles,
+        app=app,
+        verbose=verbose,
+    )
+    print(pipeline.board(s, strip=not no_strip).tree)
 
 
 @task(auto_shortflags=False, help=help_for("python", "triplet", "variant", "rfs", "toolchain", "verbose"))
@@ -197,6 +260,7 @@ def test_target(
         "update_baseline": "rewrite the baseline with the cells measured now (deliberately)",
         "baseline": "baseline file (default: matrix/sizes-baseline.json)",
         "threshold": "allowed growth in percent (default: the baseline's threshold_pct, 2)",
+        "startup": "also time each profile's interpreter start-up under qemu-user (python -c pass, median of 5)",
         "verbose": HELP["verbose"],
     },
 )
@@ -207,15 +271,22 @@ def sizes(
     update_baseline: bool = False,
     baseline: str = "",
     threshold: float = -1.0,
+    startup: bool = False,
+    triplet: str | None = None,
+    rfs: str | None = None,
     verbose: bool = False,
 ) -> None:
-    """Size report with lief of every staged cell (built and stripped): artifacts/reports/sizes.{json,md,html}."""
+    """Size report: every staged cell with lief (built and stripped), every profile's installed footprint.
+
+    Writes artifacts/reports/sizes.{json,md,html}; --check gates against matrix/sizes-baseline.json.
+    """
     pipeline.size_report(
-        session_for(c, verbose=verbose),
+        session_for(c, triplet=triplet, rfs=rfs, verbose=verbose),
         check=check,
         update_baseline=update_baseline,
         baseline=Path(baseline) if baseline else None,
         threshold=None if threshold < 0 else threshold,
+        startup=startup,
     )
 
 

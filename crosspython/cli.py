@@ -23,7 +23,18 @@ from .core.errors import CrossPythonError
 from .session import Options, Session, resolve
 
 # Options that, given once, apply to every task of a task chain that takes them.
-TASK_CHAIN_OPTIONS = ("rfs", "triplet", "python", "variant", "jobs", "toolchain", "verbose")
+TASK_CHAIN_OPTIONS = (
+    "rfs",
+    "triplet",
+    "python",
+    "variant",
+    "jobs",
+    "toolchain",
+    "verbose",
+    "profile",
+    "profiles",
+    "app",
+)
 
 HELP = {
     "python": "CPython version, e.g. 3.13 (default 3.13; see matrix/versions.toml)",
@@ -34,6 +45,11 @@ HELP = {
     "toolchain": "your own tool-chain: its bin/ directory or its <prefix>-gcc (default: <triplet>-gcc on PATH)",
     "jobs": "parallel make jobs (default 0: number of CPUs)",
     "verbose": "stream every command's output, not just the step headers",
+    "profile": "install profile from matrix/profiles.toml: full, standard (default) or minimal, or your own",
+    "profiles": "a TOML file of your own [profiles.<name>] tables (added to matrix/profiles.toml's)",
+    "app": "your application (a script or its package directory): a profile with a module list keeps "
+    "what it imports too",
+    "no_strip": "install the ELF files unstripped (default: stripped, debug info kept in artifacts/debug/)",
 }
 
 

@@ -7,6 +7,7 @@ names the file and the key.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import re
 import sys
@@ -51,12 +52,17 @@ VerifyCheck = Literal[
     "lzma",
     "json",
     "asyncio",
+    "imports",  # every installed module, imported (last: the checks above run on a fresh interpreter)
 ]
 VERIFY_CHECKS: tuple[VerifyCheck, ...] = get_args(VerifyCheck)
 # How each library of deps.toml is configured; crosspython/build/deps.py drives each kind.
 DepBuild = Literal["autoconf", "zlib", "make", "openssl"]
 # What a size-report knob line compares (variants.toml [[knobs]]).
 KnobMetric = Literal["interpreter", "static libraries"]
+# What install-time byte-code is: PEP 552's unchecked-hash pyc (3.7+), or mtime-stamped (2.7).
+PycKind = Literal["unchecked-hash", "timestamp"]
+# How an install profile lays out the stdlib (profiles.toml `stdlib`).
+StdlibLayout = Literal["as-built", "pyc", "zip"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -105,6 +111,8 @@ class Version:
     native_imports: tuple[str, ...] = ("_posixsubprocess", "_multiprocessing")  # proof the native build is whole
     checks: tuple[VerifyCheck, ...] = VERIFY_CHECKS  # what `verify` runs on the target
     interpreter_flags: tuple[str, ...] = ("-I",)  # isolate the checks from the RFS's environment
+    pyc: PycKind = "unchecked-hash"  # what install-time byte-code can be (2.7: timestamp)
+    zip_landmarks: tuple[str, ...] = ()  # stdlib files kept beside the zip, for getpath to find the prefix
 
     @property
     def tag(self) -> str:
@@ -147,6 +155,29 @@ class Knob:
     what: str
     why: str = ""
     metric: KnobMetric = "interpreter"
+
+
+DEFAULT_PROFILE = "standard"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Profile:
+    """What of a staged tree an install puts into the RFS (matrix/profiles.toml); it never rebuilds."""
+
+    name: str
+    description: str
+    strip: bool = True
+    stdlib: StdlibLayout = "as-built"
+    sources: bool = True  # with stdlib = "pyc": keep the .py beside their __pycache__
+    drop: tuple[str, ...] = ()  # path patterns, {stdlib} and {version} filled in per version
+    keep: tuple[str, ...] = ()
+    drop_modules: tuple[tuple[str, str], ...] = ()  # (module pattern, why it is safe)
+    modules: tuple[str, ...] = ()  # closure roots; () = every module
+    closure_excludes: tuple[tuple[str, str], ...] = ()  # (module, why the closure does not follow it)
+
+    @property
+    def by_closure(self) -> bool:
+        return bool(self.modules)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -209,6 +240,9 @@ class Matrix:
     rfs: RfsSpec
     deps: DepsSpec = DepsSpec(libraries=(), seed_include=(), seed_exclude=())
     knobs: tuple[Knob, ...] = ()
+    profiles: dict[str, Profile] = dataclasses.field(default_factory=dict)
+    # Modules `verify` does not import on a board, each with why (matrix/profiles.toml [not_importable]).
+    not_importable: tuple[tuple[str, str], ...] = ()
 
     def target(self, triplet: str) -> Target:
         return _lookup(self.targets, triplet, "target triplet", "matrix/targets.toml")
@@ -222,6 +256,9 @@ class Matrix:
 
     def variant(self, name: str) -> Variant:
         return _lookup(self.variants, name, "variant", "matrix/variants.toml")
+
+    def profile(self, name: str) -> Profile:
+        return _lookup(self.profiles, name, "install profile", "matrix/profiles.toml, or a file given with --profiles")
 
     def cell(self, *, python: str, triplet: str, variant: str) -> Cell:
         return Cell(version=self.version(python), target=self.target(triplet), variant=self.variant(variant))
@@ -366,6 +403,8 @@ def _parse_version(short: str, raw: dict[str, Any], where: str) -> Version:
         native_imports=f.texts("native_imports", list(Version.native_imports)),
         checks=_checks(f),
         interpreter_flags=f.texts("interpreter_flags", list(Version.interpreter_flags)),
+        pyc=f.choice("pyc", PycKind, "unchecked-hash"),
+        zip_landmarks=f.texts("zip_landmarks", []),
     )
     f.done()
     return version
@@ -515,4 +554,77 @@ def load_matrix(directory: Path = MATRIX_DIR) -> Matrix:
     deps_path = directory / "deps.toml"
     # Optional: a matrix with only Debian-provided targets needs no source-built libraries.
     deps = load_deps(deps_path) if deps_path.exists() else DepsSpec(libraries=(), seed_include=(), seed_exclude=())
-    return Matrix(targets=targets, versions=versions, variants=variants, rfs=rfs, deps=deps, knobs=knobs)
+    profiles_path = directory / "profiles.toml"
+    profiles, not_importable = _load_profiles(profiles_path) if profiles_path.exists() else ({}, ())
+    return Matrix(
+        targets=targets,
+        versions=versions,
+        variants=variants,
+        rfs=rfs,
+        deps=deps,
+        knobs=knobs,
+        profiles=profiles,
+        not_importable=not_importable,
+    )
+
+
+_MODULE_PATTERN_RE = re.compile(r"^[A-Za-z0-9_*?.\[\]-]+$")
+
+
+def _reasons(f: Fields, key: str) -> tuple[tuple[str, str], ...]:
+    """A [..key] table of module pattern = "why", each a non-empty reason."""
+    table = f.table(key, {}) or {}
+    items = []
+    for pattern, why in table.items():
+        if not _MODULE_PATTERN_RE.match(pattern):
+            raise ConfigError(f"{f.where}.{key}: {pattern!r} is not a module name or pattern")
+        if not isinstance(why, str) or not why.strip():
+            raise ConfigError(f"{f.where}.{key}: {pattern!r} needs a reason (a non-empty string)")
+        items.append((pattern, why))
+    return tuple(items)
+
+
+def load_profiles(path: Path, *, require_default: bool = True) -> dict[str, Profile]:
+    """matrix/profiles.toml (or a user's file of the same schema: require_default=False), validated."""
+    return _load_profiles(path, require_default=require_default)[0]
+
+
+def _load_profiles(
+    path: Path, *, require_default: bool = True
+) -> tuple[dict[str, Profile], tuple[tuple[str, str], ...]]:
+    """The profiles of `path`, and its [not_importable] table (module pattern = why)."""
+    data = read_toml(path)
+    skips = _reasons(Fields({"not_importable": data.pop("not_importable", {})}, str(path)), "not_importable")
+    profiles = {}
+    for name, raw in _parse_tables(path, "profiles", data).items():
+        if not re.match(r"^[a-z0-9][a-z0-9_-]*$", name):
+            raise ConfigError(f"{path}: profile name {name!r} must be lower-case letters, digits, _ and -")
+        f = Fields(raw, f"{path} [profiles.{name}]")
+        profile = Profile(
+            name=name,
+            description=f.text("description"),
+            strip=f.flag("strip", True),
+            stdlib=f.choice("stdlib", StdlibLayout, "as-built"),
+            sources=f.flag("sources", True),
+            drop=f.texts("drop", []),
+            keep=f.texts("keep", []),
+            drop_modules=_reasons(f, "drop_modules"),
+            modules=f.texts("modules", []),
+            closure_excludes=_reasons(f, "closure_excludes"),
+        )
+        f.done()
+        if profile.stdlib != "pyc" and not profile.sources:
+            raise ConfigError(f'{f.where}: sources = false needs stdlib = "pyc" (zip holds no sources anyway)')
+        if profile.stdlib == "zip" and not profile.modules:
+            raise ConfigError(f'{f.where}: stdlib = "zip" needs a module list (modules = [...])')
+        for pattern in (*profile.drop, *profile.keep):
+            if pattern.startswith("/") or ".." in pattern.split("/"):
+                raise ConfigError(f"{f.where}: {pattern!r} must be relative to the RFS root, without ..")
+            try:
+                pattern.format(stdlib="s", version="v")
+            except (KeyError, IndexError, ValueError):
+                raise ConfigError(f"{f.where}: {pattern!r}: only {{stdlib}} and {{version}} can be filled in") from None
+        profiles[name] = profile
+    if require_default and DEFAULT_PROFILE not in profiles:
+        raise ConfigError(f"{path}: a profile named {DEFAULT_PROFILE!r} is required (the default)")
+    return profiles, skips

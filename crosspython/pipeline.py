@@ -12,6 +12,7 @@ import os
 import shutil
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 from .build import deps, native
@@ -27,13 +28,16 @@ from .build.toolchain import (
     require_qemu,
 )
 from .check import targettest
-from .check.verify import CheckResult, run_verify
+from .check.verify import CheckResult, modules_to_import, run_verify
 from .core.errors import ConfigError, TargetTestsFailed
 from .core.runner import Step
 from .core.stamps import Stamp, fingerprint
 from .fetch import apt, sources
+from .install.board import BoardPlan, plan_board, run_board
 from .install.into_rfs import run_install
-from .install.stage import InstallPlan, plan_install, run_stage
+from .install.manifest import read_manifest
+from .install.profile import module_dropped, modules_in
+from .install.stage import InstallPlan, plan_install, require_built, run_stage
 from .matrix import DebianSource, Dep, Target, Version
 from .rfs import provision
 from .rfs.sysroot import inspect_rfs
@@ -211,12 +215,36 @@ def _install_plan(session: Session, cross: CrossPlan) -> InstallPlan:
     )
 
 
-def install(session: Session) -> InstallPlan:
-    """Install the session's cell into its RFS (the cell must be built: `cross`)."""
+def _board_plan(session: Session, *, strip: bool = True) -> BoardPlan:
+    cross = plan_cell(session, build=False)
+    toolchain = find_toolchain(session.cell.target, session.toolchain)
+    profile = session.profile if strip else replace(session.profile, strip=False)
+    return plan_board(
+        _install_plan(session, cross),
+        profile,
+        layout=session.layout,
+        build_python=_native_plan(session, cross.source_dir).python,
+        strip=str(toolchain.tool("strip")),
+        objcopy=str(toolchain.tool("objcopy")),
+        app=session.app,
+    )
+
+
+def install(session: Session, *, strip: bool = True) -> BoardPlan:
+    """Install the session's cell into its RFS in the session's profile (the cell must be built: `cross`)."""
     if session.rfs_is_default and not session.rfs.is_dir():
         raise ConfigError(f"the default RFS {session.rfs} is not provisioned", hint="run `invoke cross` first")
-    plan = _install_plan(session, plan_cell(session, build=False))
-    run_install(plan, session.runner, session.layout)
+    board = _board_plan(session, strip=strip)
+    run_install(board, session.runner, session.layout)
+    return board
+
+
+def board(session: Session, *, strip: bool = True) -> BoardPlan:
+    """The profile's board-ready tree of the session's cell, in artifacts/board/ (no RFS is written)."""
+    plan = _board_plan(session, strip=strip)
+    require_built(plan.install)
+    run_stage(plan.install, session.runner, session.layout)
+    run_board(plan, session.runner, session.layout)
     return plan
 
 
@@ -228,11 +256,26 @@ def stage(session: Session) -> InstallPlan:
 
 
 def verify(session: Session) -> list[CheckResult]:
-    target: Target = session.cell.target
-    qemu = require_qemu(target)
+    """The installed interpreter under qemu-user: functional checks, then every installed module imported."""
+    cell = session.cell
+    qemu = require_qemu(cell.target)
     if not session.rfs.is_dir():
         raise ConfigError(f"RFS {session.rfs} does not exist", hint="run `invoke cross install` first")
-    return run_verify(session.cell, session.rfs, qemu, session.runner, session.layout.verify_record(session.cell))
+    manifest = read_manifest(session.layout.manifest(cell, session.rfs))
+    profile = session.matrix.profiles.get(manifest.profile) if manifest else None
+    installed = modules_in(session.rfs, cell.version.short)
+    imports, skipped = modules_to_import(installed, session.matrix.not_importable)
+    return run_verify(
+        cell,
+        session.rfs,
+        qemu,
+        session.runner,
+        session.layout.verify_record(cell),
+        imports=imports,
+        skipped=skipped,
+        profile=profile.name if profile else "",
+        dropped_because=lambda module: module_dropped(module, profile) if profile else None,
+    )
 
 
 def setup(session: Session, targets: list[Target], *, dry_run: bool = False) -> list[str]:
@@ -252,19 +295,32 @@ def size_report(
     update_baseline: bool = False,
     baseline: Path | None = None,
     threshold: float | None = None,
+    startup: bool = False,
 ) -> dict[str, Path]:
-    """Measure every staged cell with lief, write the reports, and optionally gate or rebaseline."""
+    """Measure every staged cell with lief and every profile's board tree, write the reports, and
+    optionally gate or rebaseline."""
     # Imported here: lief is slow to import, and only this step needs it.
     from .sizes import gate, measure, report
+    from .sizes.footprint import measure_footprints
 
     baseline = baseline or gate.BASELINE
     accepted = gate.load_baseline(baseline) if check else None  # a bad baseline fails before any work
     measurements = measure.measure_all(session.layout, session.matrix, session.runner)
-    paths = report.write_reports(measurements, session.layout.reports, session.matrix.knobs)
+    # Start-up (--startup) is timed for the session's target, with its RFS's libraries.
+    target = session.cell.target
+    timing = (require_qemu(target), session.rfs) if startup else None
+    footprints = measure_footprints(session.layout.boards, session.layout.stages, session.matrix)
+    if timing is not None:
+        timed = measure_footprints(
+            session.layout.boards, session.layout.stages, session.matrix, startup=timing, triplet=target.triplet
+        )
+        footprints = [f for f in footprints if f.triplet != target.triplet] + timed
+    paths = report.write_reports(measurements, session.layout.reports, session.matrix.knobs, footprints)
     say = session.runner.say
     say(report.to_markdown(measurements, session.matrix.knobs))
+    say(report.footprint_markdown(footprints))
     say("reports: " + ", ".join(str(p) for p in paths.values()))
-    current = gate.current_tracked(measurements, session.matrix)
+    current = gate.current_tracked(measurements, session.matrix, footprints)
     if update_baseline:
         old = gate.load_baseline(baseline) if baseline.exists() else None
         gate.write_baseline(baseline, gate.updated_baseline(current, old))

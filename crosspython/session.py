@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from .core.errors import ConfigError
 from .core.layout import PROJECT_ROOT, Layout
 from .core.runner import Runner
-from .matrix import DEFAULT_VARIANT, Cell, Matrix, load_matrix
+from .matrix import DEFAULT_PROFILE, DEFAULT_VARIANT, Cell, Matrix, Profile, load_matrix, load_profiles
 
 DEFAULT_PYTHON = "3.13"
 DEFAULT_TRIPLET = "arm-linux-gnueabihf"
@@ -28,6 +28,9 @@ class Options:
     verbose: bool | None = None
     artifacts: str | None = None
     debian_mirror: str | None = None
+    profile: str | None = None
+    profiles: str | None = None
+    app: str | None = None
 
 
 @dataclass
@@ -43,6 +46,8 @@ class Session:
     toolchain: str | None
     jobs: int
     debian_mirror: str | None
+    profile: Profile
+    app: Path | None = None
     options: Options = field(default_factory=Options)
 
 
@@ -99,8 +104,32 @@ def resolve(options: Options, *, config: dict[str, object] | None = None, matrix
         toolchain=str(toolchain) if toolchain else None,
         jobs=jobs,
         debian_mirror=str(mirror) if mirror else None,
+        profile=_profile(matrix, pick("profile", DEFAULT_PROFILE), pick("profiles", None)),
+        app=_app(pick("app", None)),
         options=options,
     )
+
+
+def _profile(matrix: Matrix, name: object, profiles_file: object) -> Profile:
+    """The install profile: from matrix/profiles.toml, or from a file of the user's (its tables win)."""
+    profiles = dict(matrix.profiles)
+    if profiles_file:
+        path = Path(str(profiles_file)).expanduser()
+        if not path.is_file():
+            raise ConfigError(f"--profiles {path}: no such file", hint="give a TOML file of [profiles.<name>] tables")
+        profiles.update(load_profiles(path, require_default=False))
+    return replace(matrix, profiles=profiles).profile(str(name))
+
+
+def _app(value: object) -> Path | None:
+    if not value:
+        return None
+    app = Path(str(value)).expanduser().absolute()
+    if not app.exists():
+        raise ConfigError(
+            f"--app {app} does not exist", hint="give the application's main script or its package directory"
+        )
+    return app
 
 
 def artifacts_root(configured: object = None) -> Path:

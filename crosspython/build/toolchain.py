@@ -27,7 +27,7 @@ HOST_TOOLS: dict[str, str] = {
 }
 OPTIONAL_HOST_TOOLS: dict[str, str] = {"ccache": "ccache"}
 QEMU_PACKAGE = "qemu-user"
-CROSS_TOOLS = ("gcc", "ar", "ranlib", "strip", "readelf")
+CROSS_TOOLS = ("gcc", "ar", "ranlib", "strip", "readelf", "objcopy")
 
 
 @dataclass(frozen=True)

@@ -7,8 +7,10 @@ failure does not hide the others.
 
 from __future__ import annotations
 
+import fnmatch
 import json
-from dataclasses import asdict, dataclass
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from ..core.errors import VerifyFailed
@@ -31,9 +33,14 @@ def check(name):
         return fn
     return wrap
 
-def report(name, ok, detail):
-    sys.stdout.write(json.dumps({"name": name, "ok": ok, "detail": detail}) + "\n")
+def report(name, ok, detail, failures=None):
+    sys.stdout.write(json.dumps({"name": name, "ok": ok, "detail": detail, "failures": failures or []}) + "\n")
     sys.stdout.flush()
+
+class Failures(Exception):
+    def __init__(self, failures):
+        Exception.__init__(self, "%d failed" % len(failures))
+        self.failures = failures
 
 @check("implementation")
 def _():
@@ -133,15 +140,43 @@ def _():
     assert asyncio.run(scope["main"]()) == [3, 7]
     return "gather ok"
 
+@check("imports")
+def _():
+    # Every module the install keeps, imported: a module whose import needs one the profile left
+    # out fails here. Last, so that the checks above run on a fresh interpreter.
+    failed = []
+    for name in EXPECT["imports"]:
+        try:
+            __import__(name)
+        except BaseException as exc:
+            missing = getattr(exc, "name", None)
+            if missing is None and str(exc).startswith("No module named "):
+                missing = str(exc)[len("No module named "):].strip("'").split(".")[0]  # 2.7
+            failed.append({"module": name, "error": "%s: %s" % (type(exc).__name__, exc), "missing": missing})
+    if failed:
+        raise Failures(failed)
+    return "%d modules imported" % len(EXPECT["imports"])
+
 for name in EXPECT["checks"]:
     fn = CHECKS.get(name)
     try:
         if fn is None:
             raise LookupError("no such check")
         report(name, True, str(fn()))
+    except Failures as exc:
+        report(name, False, "%d of %d modules failed to import" % (len(exc.failures), len(EXPECT["imports"])),
+               exc.failures)
     except BaseException as exc:
         report(name, False, "%s: %s" % (type(exc).__name__, exc))
 """
+
+
+@dataclass(frozen=True)
+class ImportFailure:
+    module: str
+    error: str
+    missing: str | None = None  # the module the import did not find
+    dropped_because: str = ""  # the installed profile's reason for leaving `missing` out
 
 
 @dataclass(frozen=True)
@@ -149,9 +184,10 @@ class CheckResult:
     name: str
     ok: bool
     detail: str
+    failures: tuple[ImportFailure, ...] = ()
 
 
-def expectations(cell: Cell) -> dict[str, object]:
+def expectations(cell: Cell, imports: list[str] | None = None) -> dict[str, object]:
     target = cell.target
     return {
         "version": cell.version.full,
@@ -160,13 +196,33 @@ def expectations(cell: Cell) -> dict[str, object]:
         "bits": target.elf_class,
         "modules": list(cell.version.required_modules),
         "checks": list(cell.version.checks),
+        "imports": list(imports or []),
     }
 
 
-def verify_command(cell: Cell, rfs: Path, qemu: str) -> list[str]:
+def verify_command(cell: Cell, rfs: Path, qemu: str, imports: list[str] | None = None) -> list[str]:
     flags = list(cell.version.interpreter_flags)
     interpreter = str(rfs / cell.version.interpreter)
-    return [qemu, "-L", str(rfs), interpreter, *flags, "-c", CHECK_SCRIPT, json.dumps(expectations(cell))]
+    return [qemu, "-L", str(rfs), interpreter, *flags, "-c", CHECK_SCRIPT, json.dumps(expectations(cell, imports))]
+
+
+def modules_to_import(
+    installed: list[str], not_importable: tuple[tuple[str, str], ...]
+) -> tuple[list[str], dict[str, str]]:
+    """(the installed modules `verify` imports, {skipped module: why}) after the data's [not_importable]."""
+    imports, skipped = [], {}
+    for name in installed:
+        why = next((w for pattern, w in not_importable if _names(name, pattern)), None)
+        if why is None:
+            imports.append(name)
+        else:
+            skipped[name] = why
+    return imports, skipped
+
+
+def _names(module: str, pattern: str) -> bool:
+    parts = module.split(".")
+    return any(fnmatch.fnmatchcase(".".join(parts[: i + 1]), pattern) for i in range(len(parts)))
 
 
 def parse_results(output: str) -> list[CheckResult]:
@@ -180,7 +236,12 @@ def parse_results(output: str) -> list[CheckResult]:
         except ValueError:
             continue
         if isinstance(data, dict) and {"name", "ok", "detail"} <= data.keys():
-            results.append(CheckResult(str(data["name"]), bool(data["ok"]), str(data["detail"])))
+            failures = tuple(
+                ImportFailure(module=str(f["module"]), error=str(f["error"]), missing=f.get("missing"))
+                for f in data.get("failures") or []
+                if isinstance(f, dict) and "module" in f and "error" in f
+            )
+            results.append(CheckResult(str(data["name"]), bool(data["ok"]), str(data["detail"]), failures))
     return results
 
 
@@ -191,7 +252,17 @@ def table(results: list[CheckResult]) -> str:
     return "\n".join(rows)
 
 
-def write_record(path: Path, cell: Cell, rfs: Path, qemu: str, results: list[CheckResult], returncode: int) -> None:
+def write_record(
+    path: Path,
+    cell: Cell,
+    rfs: Path,
+    qemu: str,
+    results: list[CheckResult],
+    returncode: int,
+    *,
+    profile: str = "",
+    skipped: dict[str, str] | None = None,
+) -> None:
     """verify's JSON record (artifacts/reports/verify/<cell>.json): what tests and CI read, not the table."""
     write_json_atomic(
         path,
@@ -200,6 +271,8 @@ def write_record(path: Path, cell: Cell, rfs: Path, qemu: str, results: list[Che
             "rfs": str(rfs),
             "qemu": qemu,
             "interpreter": cell.version.interpreter,
+            "profile": profile,
+            "not_imported": skipped or {},
             "returncode": returncode,
             "ok": returncode == 0 and all(r.ok for r in results),
             "checks": [asdict(r) for r in results],
@@ -207,27 +280,74 @@ def write_record(path: Path, cell: Cell, rfs: Path, qemu: str, results: list[Che
     )
 
 
-def run_verify(cell: Cell, rfs: Path, qemu: str, runner: Runner, record: Path) -> list[CheckResult]:
-    """Run the checks under qemu-user and write their record; raise VerifyFailed unless every one passed."""
+def explain(results: list[CheckResult], dropped_because: Callable[[str], str | None]) -> list[CheckResult]:
+    """Name, for each failed import, why the installed profile left out the module it needed."""
+    out = []
+    for r in results:
+        failures = tuple(
+            replace(f, dropped_because=dropped_because(f.missing) or "") if f.missing else f for f in r.failures
+        )
+        out.append(replace(r, failures=failures))
+    return out
+
+
+def _failure_lines(results: list[CheckResult], profile: str) -> list[str]:
+    lines = []
+    for r in results:
+        for f in r.failures:
+            line = f"{f.module}: {f.error}"
+            if f.dropped_because:
+                line += f" ({f.missing} is left out by profile {profile}: {f.dropped_because})"
+            lines.append(line)
+    return lines
+
+
+def run_verify(
+    cell: Cell,
+    rfs: Path,
+    qemu: str,
+    runner: Runner,
+    record: Path,
+    *,
+    imports: list[str] | None = None,
+    skipped: dict[str, str] | None = None,
+    profile: str = "",
+    dropped_because: Callable[[str], str | None] = lambda module: None,
+) -> list[CheckResult]:
+    """Run the checks under qemu-user and write their record; raise VerifyFailed unless every one passed.
+
+    `imports` are the installed modules the "imports" check imports (`skipped`: the others, with why).
+    """
     if not (rfs / cell.version.interpreter).is_file():
         raise VerifyFailed(f"no interpreter at {rfs / cell.version.interpreter}", hint="run `invoke install` first")
     # A run that fails before its end must not leave the previous run's record to be read as its own.
     record.unlink(missing_ok=True)
     with runner.step(cell.id, "verify") as step:
+        if skipped:
+            step.note(f"not imported ({len(skipped)}, matrix/profiles.toml [not_importable]): {', '.join(skipped)}")
         # Emulated start-up and imports take seconds; allow plenty.
-        result = step.run(verify_command(cell, rfs, qemu), check=False, timeout=600)
-        results = parse_results(result.output)
+        result = step.run(verify_command(cell, rfs, qemu, imports), check=False, timeout=900)
+        results = explain(parse_results(result.output), dropped_because)
         seen = {r.name for r in results}
         for name in cell.version.checks:
             if name not in seen:
                 results.append(CheckResult(name, False, "did not run (interpreter exited early)"))
-        write_record(record, cell, rfs, qemu, results, result.returncode)
-        step.note("results under " + qemu + ":\n" + table(results) + f"\n    record: {record}")
+        write_record(record, cell, rfs, qemu, results, result.returncode, profile=profile, skipped=skipped or {})
+        failures = _failure_lines(results, profile)
+        step.note(
+            "results under "
+            + qemu
+            + ":\n"
+            + table(results)
+            + "".join(f"\n      {line}" for line in failures)
+            + f"\n    record: {record}"
+        )
         failed = [r.name for r in results if not r.ok]
         if failed or result.returncode != 0:
             raise VerifyFailed(
                 f"{cell.id}: {len(failed)} check(s) failed under {qemu}: {', '.join(failed) or '(none)'}"
-                + (f"; the interpreter exited with {result.returncode}" if result.returncode else ""),
+                + (f"; the interpreter exited with {result.returncode}" if result.returncode else "")
+                + "".join(f"\n  {line}" for line in failures[:20]),
                 hint=f"see {step.log}",
             )
     return results

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -57,6 +58,19 @@ class Layout:
     def default_rfs(self, triplet: str) -> Path:
         return self.root / "rfs" / triplet
 
+    @property
+    def boards(self) -> Path:
+        """The parent of every cell's profile trees (what `sizes` reports as installed footprints)."""
+        return self.root / "board"
+
+    def board_dir(self, cell: Cell, key: str) -> Path:
+        """A profile's board-ready tree of a cell (key: the profile, and its application's hash)."""
+        return self.boards / cell.id / key
+
+    def debug_dir(self, cell: Cell) -> Path:
+        """The .debug files of a cell's stripped ELF files (gdb on the build host reads them)."""
+        return self.root / "debug" / cell.id
+
     def binfmt_wrapper(self, name: str) -> Path:
         return self.root / "binfmt" / name
 
@@ -69,7 +83,12 @@ class Layout:
     def logs(self) -> Path:
         return self.root / "logs"
 
-    def manifest(self, cell: Cell) -> Path:
+    def manifest(self, cell: Cell, rfs: Path) -> Path:
+        """What `install` put into one RFS for one cell (a profile switch reads it to remove what it drops)."""
+        return self.root / "installs" / rfs_key(rfs) / f"{cell.id}.json"
+
+    def legacy_manifest(self, cell: Cell) -> Path:
+        """Where crosspython before install profiles kept a cell's (one) manifest."""
         return self.logs / cell.id / "manifest.json"
 
     @property
@@ -89,3 +108,8 @@ class Layout:
 
     def lock(self, name: str) -> Path:
         return self.root / "locks" / f"{name}.lock"
+
+
+def rfs_key(rfs: Path) -> str:
+    """A directory name for an RFS: its name and a hash of its path (two boards may share a name)."""
+    return f"{rfs.name}-{hashlib.sha256(str(rfs).encode()).hexdigest()[:8]}"

@@ -14,6 +14,11 @@ def stdlib(short: str) -> str:
     return f"usr/lib/python{short}"
 
 
+def stdlib_zip(short: str) -> str:
+    """The zip a stdlib can be imported from: usr/lib/python313.zip (getpath's ZIP_LANDMARK)."""
+    return f"usr/lib/python{short.replace('.', '')}.zip"
+
+
 def lib_dynload(short: str) -> str:
     return f"{stdlib(short)}/lib-dynload"
 

@@ -1,54 +1,121 @@
-"""Install a staged cell into an RFS: checked first, merged without sudo, recorded in a manifest.
+"""Install a cell into an RFS: its profile's board-ready tree, checked first, merged without sudo,
+recorded in a manifest.
 
 The RFS is not written until the staged tree is complete and checked (right ELF machine, the
-required modules present) and a dry run of the merge found nothing in the way (a file where a
-directory must go, a directory we cannot write).
+required modules present), the profile's tree is made, and a dry run of the merge found nothing
+in the way (a file where a directory must go, a directory we cannot write). Installing another
+profile into the same RFS removes what the previous install of the cell put there and the new
+one does not, and only that: a file changed since, or never ours, is left alone.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from ..core.errors import ConfigError
 from ..core.layout import Layout
 from ..core.locks import file_lock
-from ..core.runner import Runner
+from ..core.runner import Runner, Step
 from ..core.stamps import fingerprint
 from ..rfs.merge import merge, merge_problems, staged_entries
+from .board import BoardPlan, BoardReport, run_board
 from .manifest import Manifest, files_of, read_manifest, write_manifest
-from .stage import InstallPlan, require_built, run_stage
+from .stage import require_built, run_stage
 
 
-def installed_matches(plan: InstallPlan) -> bool:
+def install_inputs(board: BoardPlan) -> dict[str, Any]:
+    """What an install into an RFS is made from: the stage, the RFS, the profile's tree."""
+    return board.install.inputs | {"profile": board.profile.name, "board": fingerprint(board.inputs)}
+
+
+def installed_matches(board: BoardPlan) -> bool:
     """True when the manifest says these inputs were installed into this RFS and the files are there."""
-    manifest = read_manifest(plan.manifest)
-    return manifest is not None and manifest.inputs == plan.inputs and manifest.present_in(plan.rfs)
+    manifest = read_manifest(board.install.manifest)
+    return manifest is not None and manifest.inputs == install_inputs(board) and manifest.present_in(board.install.rfs)
 
 
-def run_install(plan: InstallPlan, runner: Runner, layout: Layout) -> Path:
-    """Install the cell into the RFS (or see that it already is); returns the manifest's path."""
+def run_install(board: BoardPlan, runner: Runner, layout: Layout) -> Path:
+    """Install the cell's profile into the RFS (or see that it already is); returns the manifest's path."""
+    plan = board.install
     require_built(plan)
     scope = plan.cross.cell.id
-    if installed_matches(plan):
-        runner.skip(scope, "install", f"manifest {plan.manifest} matches what is in {plan.rfs}")
+    if installed_matches(board):
+        runner.skip(
+            scope, "install", f"manifest {plan.manifest} matches what is in {plan.rfs} (profile {board.profile.name})"
+        )
         return plan.manifest
     run_stage(plan, runner, layout)
+    report = run_board(board, runner, layout)
     with (
         file_lock(layout.lock("rfs-" + fingerprint({"rfs": str(plan.rfs)})), f"the RFS {plan.rfs}"),
         runner.step(scope, "install") as step,
     ):
-        entries = staged_entries(plan.stage)
-        problems = merge_problems(plan.stage, plan.rfs, entries)
+        entries = staged_entries(board.tree)
+        problems = merge_problems(board.tree, plan.rfs, entries)
         if problems:
             raise ConfigError(
                 f"cannot install into {plan.rfs}; nothing was written:\n  " + "\n  ".join(problems[:20]),
                 hint="make the RFS writable by this user (e.g. chown it), or pass another --rfs",
             )
-        manifest = Manifest(inputs=plan.inputs, interpreter=plan.interpreter, files=files_of(plan.stage, entries))
-        merge(plan.stage, plan.rfs, entries)
-        write_manifest(plan.manifest, manifest)
-        step.note(
-            f"installed {len(manifest.files)} files ({manifest.total_bytes / 1e6:.1f} MB) into {plan.rfs}; "
-            f"manifest: {plan.manifest}"
+        manifest = Manifest(
+            inputs=install_inputs(board),
+            interpreter=plan.interpreter,
+            files=files_of(board.tree, entries),
+            profile=board.profile.name,
+            left_out=report.dropped,
         )
+        previous = read_manifest(plan.manifest) or read_manifest(layout.legacy_manifest(plan.cross.cell))
+        merge(board.tree, plan.rfs, entries)
+        if previous is not None and previous.inputs.get("rfs") == str(plan.rfs):
+            _remove_stale(previous, manifest, plan.rfs, step)
+        write_manifest(plan.manifest, manifest)
+        layout.legacy_manifest(plan.cross.cell).unlink(missing_ok=True)  # superseded by the one per RFS
+        _summary(step, report, manifest, plan.rfs, plan.manifest)
     return plan.manifest
+
+
+def _remove_stale(previous: Manifest, current: Manifest, rfs: Path, step: Step) -> None:
+    """Remove what the previous install of this cell put into `rfs` and this one does not.
+
+    Only files and links that are still as that install left them: a file changed since (or
+    replaced by someone else's) is left alone and named. Directories that this empties go too.
+    """
+    wanted = {f.path for f in current.files}
+    removed: list[Path] = []
+    changed: list[str] = []
+    for entry in previous.files:
+        if entry.path in wanted:
+            continue
+        path = rfs / entry.path
+        if not (path.exists() or path.is_symlink()):
+            continue
+        if previous.still_installed(rfs, entry):
+            path.unlink()
+            removed.append(path)
+        else:
+            changed.append(entry.path)
+    emptied = 0
+    for parent in sorted({p.parent for p in removed}, key=lambda p: len(p.parts), reverse=True):
+        while parent != rfs and rfs in parent.parents and parent.is_dir() and not any(parent.iterdir()):
+            parent.rmdir()
+            emptied += 1
+            parent = parent.parent
+    if removed or changed:
+        step.note(
+            f"removed {len(removed)} files of the previous install (profile {previous.profile or 'as staged'}) "
+            f"that profile {current.profile} leaves out"
+            + (f", and {emptied} directories they emptied" if emptied else "")
+        )
+    if changed:
+        step.note(
+            f"left alone, changed since that install: {', '.join(changed[:10])}" + (" ..." if len(changed) > 10 else "")
+        )
+
+
+def _summary(step: Step, report: BoardReport, manifest: Manifest, rfs: Path, path: Path) -> None:
+    for line in report.lines():
+        step.note(line)
+    step.note(
+        f"installed {len(manifest.files)} files ({manifest.total_bytes / 1e6:.1f} MB) into {rfs}; manifest: {path}"
+    )

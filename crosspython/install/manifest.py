@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import os
 import stat
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -39,6 +39,8 @@ class Manifest:
     inputs: dict[str, Any]
     interpreter: str
     files: tuple[ManifestFile, ...]
+    profile: str = ""
+    left_out: dict[str, list[int]] = field(default_factory=dict)  # category -> [files, bytes]
 
     @property
     def total_bytes(self) -> int:
@@ -48,6 +50,8 @@ class Manifest:
         return {
             "inputs": self.inputs,
             "interpreter": self.interpreter,
+            "profile": self.profile,
+            "left_out": self.left_out,
             "total_bytes": self.total_bytes,
             "files": [f.to_json() for f in self.files],
         }
@@ -68,6 +72,18 @@ class Manifest:
             if entry.kind == "link" and not stat.S_ISLNK(st.st_mode):
                 return False
         return True
+
+    def still_installed(self, rfs: Path, entry: ManifestFile) -> bool:
+        """`entry` is in `rfs` as this install left it (same content, or the same link)."""
+        path = rfs / entry.path
+        if entry.kind == "link":
+            return path.is_symlink() and os.readlink(path) == entry.target
+        return (
+            path.is_file()
+            and not path.is_symlink()
+            and path.stat().st_size == entry.size
+            and sha256_of(path) == entry.sha256
+        )
 
 
 def files_of(stage: Path, entries: list[Entry]) -> tuple[ManifestFile, ...]:
@@ -100,6 +116,12 @@ def read_manifest(path: Path) -> Manifest | None:
             )
             for f in data["files"]
         )
-        return Manifest(inputs=dict(data["inputs"]), interpreter=str(data["interpreter"]), files=files)
+        return Manifest(
+            inputs=dict(data["inputs"]),
+            interpreter=str(data["interpreter"]),
+            files=files,
+            profile=str(data.get("profile", "")),
+            left_out={str(k): [int(n), int(b)] for k, (n, b) in data.get("left_out", {}).items()},
+        )
     except (FileNotFoundError, ValueError, KeyError, TypeError, AttributeError):
         return None

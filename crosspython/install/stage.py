@@ -115,7 +115,7 @@ def plan_install(
         record=record,
         stage=stage,
         rfs=rfs,
-        manifest=layout.manifest(cell),
+        manifest=layout.manifest(cell, rfs),
         make=("make", "install", f"DESTDIR={stage}"),
     )
 

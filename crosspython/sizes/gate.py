@@ -17,6 +17,7 @@ from ..core.errors import ConfigError, SizeRegression
 from ..core.files import write_json_atomic
 from ..core.layout import PROJECT_ROOT
 from ..matrix import Matrix
+from .footprint import Footprint
 from .measure import Measurement
 
 BASELINE = PROJECT_ROOT / "matrix" / "sizes-baseline.json"
@@ -78,8 +79,14 @@ def tracked(m: Measurement, required: tuple[str, ...]) -> dict[str, int]:
     return out
 
 
-def current_tracked(measurements: list[Measurement], matrix: Matrix) -> Tracked:
-    return {m.cell: tracked(m, matrix.version(m.python).required_modules) for m in measurements if m.stripped}
+def current_tracked(
+    measurements: list[Measurement], matrix: Matrix, footprints: list[Footprint] | None = None
+) -> Tracked:
+    """What the gate compares: per cell, its stripped ELF sizes and each measured profile's installed total."""
+    current = {m.cell: tracked(m, matrix.version(m.python).required_modules) for m in measurements if m.stripped}
+    for f in footprints or []:
+        current.setdefault(f.cell, {})[f"installed total (profile {f.profile})"] = f.total
+    return current
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,10 @@ from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Any
 
+from ..install.profile import CATEGORIES
 from ..matrix import DEFAULT_VARIANT, STRIP_SUFFIX, Knob
+from .footprint import Footprint
+from .footprint import to_json as footprints_json
 from .measure import ElfSize, Measurement
 
 
@@ -23,9 +26,10 @@ def records(measurements: list[Measurement]) -> list[dict[str, Any]]:
     return rows
 
 
-def to_json(measurements: list[Measurement]) -> dict[str, Any]:
+def to_json(measurements: list[Measurement], footprints: list[Footprint] | None = None) -> dict[str, Any]:
     return {
         "schema": 1,
+        "footprints": footprints_json(footprints or []),
         "fields": [f.name for f in fields(ElfSize)],
         "totals": [
             {"cell": m.cell, "python": m.python, "triplet": m.triplet, "variant": m.variant, "stripped": m.stripped}
@@ -118,7 +122,7 @@ def to_markdown(measurements: list[Measurement], knobs: tuple[Knob, ...] = ()) -
     return "\n".join(out)
 
 
-def to_html(measurements: list[Measurement], markdown: str) -> str:
+def to_html(measurements: list[Measurement], markdown: str, footprints: list[Footprint] | None = None) -> str:
     """A self-contained page: an inline SVG bar chart per target, then the tables (no network)."""
     style = (
         "<style>body{font-family:sans-serif;margin:2em}svg text{font-size:12px}"
@@ -161,6 +165,8 @@ def to_html(measurements: list[Measurement], markdown: str) -> str:
         )
         svg.append("</svg>")
         parts += svg
+    if footprints:
+        parts.append(footprint_svg(footprints))
     parts.append("<h2>Tables</h2>" + _markdown_tables_to_html(markdown) + "</body></html>")
     return "\n".join(parts)
 
@@ -177,7 +183,7 @@ def _markdown_tables_to_html(markdown: str) -> str:
                 html.append("<table>")
                 in_table = True
             cells = [c.strip() for c in line.strip("|").split("|")]
-            tag = "th" if cells[0] == "build" else "td"
+            tag = "th" if cells[0] in ("build", "variant") else "td"
             html.append("<tr>" + "".join(f"<{tag}>{c}</{tag}>" for c in cells) + "</tr>")
             continue
         if in_table:
@@ -192,11 +198,103 @@ def _markdown_tables_to_html(markdown: str) -> str:
     return "\n".join(html)
 
 
-def write_reports(measurements: list[Measurement], directory: Path, knobs: tuple[Knob, ...] = ()) -> dict[str, Path]:
+def write_reports(
+    measurements: list[Measurement],
+    directory: Path,
+    knobs: tuple[Knob, ...] = (),
+    footprints: list[Footprint] | None = None,
+) -> dict[str, Path]:
     directory.mkdir(parents=True, exist_ok=True)
     markdown = to_markdown(measurements, knobs)
+    if footprints:
+        markdown += "\n" + footprint_markdown(footprints)
     paths = {"json": directory / "sizes.json", "md": directory / "sizes.md", "html": directory / "sizes.html"}
-    paths["json"].write_text(json.dumps(to_json(measurements), indent=1) + "\n")
+    paths["json"].write_text(json.dumps(to_json(measurements, footprints), indent=1) + "\n")
     paths["md"].write_text(markdown)
-    paths["html"].write_text(to_html(measurements, markdown))
+    paths["html"].write_text(to_html(measurements, markdown, footprints))
     return paths
+
+
+# ---- installed footprint per profile
+
+CATEGORY_COLORS = {
+    "interpreter": "#4472c4",
+    "libpython": "#2f5597",
+    "extension modules": "#ed7d31",
+    "stdlib bytecode": "#70ad47",
+    "stdlib sources": "#a9d18e",
+    "stdlib zip": "#548235",
+    "tests": "#ff0000",
+    "static libraries": "#7f6000",
+    "headers and config": "#ffc000",
+    "other": "#a5a5a5",
+}
+
+
+def footprint_markdown(footprints: list[Footprint]) -> str:
+    """Per cell, a row per install profile: bytes per category of what lands in the RFS."""
+    if not footprints:
+        return ""
+    out = [
+        "# Installed footprint by profile",
+        "",
+        "What each install profile puts into the RFS (its board-ready tree), in MB (10^6 bytes).",
+        "Start-up: `python -c pass` under qemu-user, median of 5 (`invoke sizes --startup`).",
+        "",
+    ]
+    by_group: dict[str, list[Footprint]] = {}
+    for f in sorted(footprints, key=lambda f: (f.group, f.variant, -f.total)):
+        by_group.setdefault(f.group, []).append(f)
+    for group, rows in by_group.items():
+        used = [c for c in CATEGORIES if any(f.categories[c][1] for f in rows)]
+        out += [f"## {group}", ""]
+        out.append("| variant | profile | " + " | ".join(used) + " | total | start-up |")
+        out.append("| --- | --- | " + " | ".join("---:" for _ in used) + " | ---: | ---: |")
+        for f in rows:
+            cells = " | ".join(f"{f.categories[c][1] / 1e6:.2f}" for c in used)
+            startup = f"{f.startup_s:.2f} s" if f.startup_s is not None else "-"
+            out.append(f"| {f.variant} | {f.profile} | {cells} | **{f.total / 1e6:.2f}** | {startup} |")
+        for f in rows:
+            top = ", ".join(f"{name} {size / 1e3:.0f} kB" for name, size in f.top_packages)
+            out.append("")
+            out.append(f"- {f.variant}/{f.profile}, largest stdlib packages: {top}")
+        out.append("")
+    return "\n".join(out)
+
+
+def footprint_svg(footprints: list[Footprint]) -> str:
+    """A stacked bar per profile (full / standard / minimal side by side), per cell."""
+    parts = []
+    by_group: dict[str, list[Footprint]] = {}
+    for f in sorted(footprints, key=lambda f: (f.group, f.variant, -f.total)):
+        by_group.setdefault(f.group, []).append(f)
+    for group, rows in by_group.items():
+        biggest = max(f.total for f in rows) or 1
+        width, bar_h, label_w = 860, 22, 190
+        height = 60 + bar_h * len(rows) * 1.5
+        svg = [f"<h2>{group}: installed footprint</h2><svg width='{width}' height='{height:.0f}' role='img'>"]
+        for i, f in enumerate(rows):
+            y = 50 + i * bar_h * 1.5
+            x = float(label_w)
+            svg.append(f"<text x='0' y='{y + 15:.0f}'>{f.variant}/{f.profile}</text>")
+            for cat in CATEGORIES:
+                value = f.categories[cat][1]
+                if not value:
+                    continue
+                w = (width - label_w - 90) * value / biggest
+                svg.append(
+                    f"<rect x='{x:.1f}' y='{y:.0f}' width='{w:.1f}' height='{bar_h}' fill='{CATEGORY_COLORS[cat]}'>"
+                    f"<title>{cat}: {value:,} bytes</title></rect>"
+                )
+                x += w
+            svg.append(f"<text x='{x + 5:.0f}' y='{y + 15:.0f}'>{_mb(f.total)}</text>")
+        svg.append(
+            "".join(
+                f"<rect x='{(j % 5) * 170}' y='{5 + (j // 5) * 18}' width='12' height='12' fill='{c}'/>"
+                f"<text x='{(j % 5) * 170 + 16}' y='{15 + (j // 5) * 18}'>{k}</text>"
+                for j, (k, c) in enumerate(CATEGORY_COLORS.items())
+            )
+        )
+        svg.append("</svg>")
+        parts += svg
+    return "\n".join(parts)

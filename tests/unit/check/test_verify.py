@@ -11,7 +11,15 @@ from pathlib import Path
 
 import pytest
 
-from crosspython.check.verify import CHECK_SCRIPT, expectations, parse_results, table, verify_command
+from crosspython.check.verify import (
+    CHECK_SCRIPT,
+    expectations,
+    explain,
+    modules_to_import,
+    parse_results,
+    table,
+    verify_command,
+)
 from crosspython.matrix import VERIFY_CHECKS, Matrix
 
 HOST_MODULES = ["_ssl", "_hashlib", "zlib", "_ctypes", "_sqlite3", "_bz2", "_lzma"]
@@ -25,6 +33,7 @@ def _run_on_host(**overrides: object) -> list:  # type: ignore[type-arg]
         "bits": 64 if sys.maxsize > 2**32 else 32,
         "modules": HOST_MODULES,
         "checks": list(VERIFY_CHECKS),
+        "imports": ["json", "email.mime.text", "sqlite3"],
     } | overrides
     done = subprocess.run(
         [sys.executable, "-I", "-c", CHECK_SCRIPT, json.dumps(expect)],
@@ -104,6 +113,7 @@ def test_the_script_runs_under_python_2_7(matrix: Matrix) -> None:
         "bits": 64 if sys.maxsize > 2**32 else 32,
         "modules": ["zlib", "_ctypes"],
         "checks": list(v27.checks),
+        "imports": ["json", "email.mime.text"],
     }
     done = subprocess.run(
         [python27, *v27.interpreter_flags, "-c", CHECK_SCRIPT, json.dumps(expect)],
@@ -126,3 +136,38 @@ def test_2_7_runs_without_lzma_and_asyncio_and_without_minus_I(matrix: Matrix, t
     cmd = verify_command(cell, tmp_path, "/usr/bin/qemu-ppc")
     assert cmd[3:6] == [str(tmp_path / "usr/bin/python2.7"), "-E", "-s"]
     assert "lzma" not in expectations(cell)["checks"] and "asyncio" not in expectations(cell)["checks"]
+
+
+def test_imports_name_the_missing_module(tmp_path: Path) -> None:
+    """A kept module whose import needs one that is not there fails, naming both (here: a stand-in
+    module importing `pydoc_gone`, as xmlrpc.server imports pydoc)."""
+    (tmp_path / "needs_gone.py").write_text("import pydoc_gone\n")
+    expect = {
+        "version": platform.python_version(),
+        "machine": platform.machine(),
+        "byteorder": sys.byteorder,
+        "bits": 64 if sys.maxsize > 2**32 else 32,
+        "modules": [],
+        "checks": ["imports"],
+        "imports": ["json", "needs_gone"],
+    }
+    script = f"import sys; sys.path.insert(0, {str(tmp_path)!r})\n" + CHECK_SCRIPT
+    done = subprocess.run(
+        [sys.executable, "-c", script, json.dumps(expect)], capture_output=True, text=True, timeout=60, check=False
+    )
+    (result,) = parse_results(done.stdout)
+    assert not result.ok and result.detail == "1 of 2 modules failed to import"
+    (failure,) = result.failures
+    assert failure.module == "needs_gone" and failure.missing == "pydoc_gone"
+    (explained,) = explain([result], lambda module: "documentation browser" if module == "pydoc_gone" else None)
+    assert explained.failures[0].dropped_because == "documentation browser"
+
+
+def test_not_importable_data_is_applied(matrix: Matrix) -> None:
+    imports, skipped = modules_to_import(
+        ["json", "antigravity", "asyncio.windows_events", "test", "test.test_os", "idlelib.idle", "tkinter"],
+        matrix.not_importable,
+    )
+    assert imports == ["json", "test"]
+    assert set(skipped) == {"antigravity", "asyncio.windows_events", "test.test_os", "idlelib.idle", "tkinter"}
+    assert all(skipped.values())

@@ -78,7 +78,11 @@ def test_install_inputs_name_what_was_built(matrix: Matrix, tmp_path: Path) -> N
     assert plan.inputs["sha256"] == matrix.version("3.13").sha256
     assert plan.inputs["toolchain_version"] == "12"
     assert plan.make == ("make", "install", f"DESTDIR={plan.stage}")
-    assert plan.manifest == tmp_path / "artifacts" / "logs" / "cp313-arm-linux-gnueabihf-default" / "manifest.json"
+    # One manifest per RFS and cell: a profile switch in that RFS reads it.
+    assert plan.manifest.parent.parent == tmp_path / "artifacts" / "installs"
+    assert (
+        plan.manifest.parent.name.startswith("rfs-") and plan.manifest.name == "cp313-arm-linux-gnueabihf-default.json"
+    )
 
 
 def test_the_stage_record_is_what_its_stamp_holds(matrix: Matrix, tmp_path: Path) -> None:
