@@ -52,6 +52,8 @@ VerifyCheck = Literal[
     "lzma",
     "json",
     "asyncio",
+    "tls",  # a TLS handshake with a loopback server, the certificate verified
+    "zoneinfo",
     "imports",  # every installed module, imported (last: the checks above run on a fresh interpreter)
 ]
 VERIFY_CHECKS: tuple[VerifyCheck, ...] = get_args(VerifyCheck)

@@ -272,6 +272,7 @@ def verify(session: Session) -> list[CheckResult]:
         session.runner,
         session.layout.verify_record(cell),
         imports=imports,
+        installed=installed if manifest is not None else None,
         skipped=skipped,
         profile=profile.name if profile else "",
         dropped_because=lambda module: module_dropped(module, profile) if profile else None,

@@ -97,6 +97,23 @@ def app_fingerprint(app: Path | None) -> dict[str, str]:
     return {str(f.relative_to(app.parent)): sha256_of(f) for f in files}
 
 
+def expand(modules: list[str], stdlib: Path) -> list[str]:
+    """The module list with its patterns (e.g. _sysconfigdata_*) matched against the stdlib's top-level modules."""
+    out: list[str] = []
+    for name in modules:
+        if not any(c in name for c in "*?["):
+            out.append(name)
+            continue
+        found = sorted(
+            {p.stem for p in stdlib.glob(f"{name}.py")}
+            | {p.name for p in stdlib.glob(name) if (p / "__init__.py").is_file()}
+        )
+        if not found:
+            raise ConfigError(f"the profile's module pattern {name!r} matches no module of {stdlib}")
+        out += found
+    return out
+
+
 def closure_command(
     build_python: Path, stage: Path, short: str, modules: list[str], excludes: list[str], app: Path | None
 ) -> list[str]:
@@ -104,7 +121,7 @@ def closure_command(
     dynload = stage / pythontree.lib_dynload(short)
     suffixes = sorted({"." + p.name.split(".", 1)[1] for p in dynload.glob("*.so")} | {".so"}, key=len, reverse=True)
     path = [str(stdlib), str(dynload)]
-    roots = list(modules)
+    roots = expand(modules, stdlib)
     if app is not None:
         app_dir, app_modules = app_roots(app)
         path.insert(0, str(app_dir))

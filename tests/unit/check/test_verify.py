@@ -20,9 +20,27 @@ from crosspython.check.verify import (
     table,
     verify_command,
 )
-from crosspython.matrix import VERIFY_CHECKS, Matrix
+from crosspython.matrix import VERIFY_CHECKS, Matrix, load_matrix
+from tests.conftest import FIXTURE_MATRIX
 
 HOST_MODULES = ["_ssl", "_hashlib", "zlib", "_ctypes", "_sqlite3", "_bz2", "_lzma"]
+
+
+def _host(**overrides: object) -> dict[str, object]:
+    """verify's expectations with this build host as the target."""
+    base = expectations(
+        load_matrix(FIXTURE_MATRIX).cell(python="3.13", triplet="arm-linux-gnueabihf", variant="default")
+    )
+    return (
+        base
+        | {
+            "version": platform.python_version(),
+            "machine": platform.machine(),
+            "byteorder": sys.byteorder,
+            "bits": 64 if sys.maxsize > 2**32 else 32,
+        }
+        | overrides
+    )
 
 
 def _run_on_host(**overrides: object) -> list:  # type: ignore[type-arg]
@@ -34,7 +52,8 @@ def _run_on_host(**overrides: object) -> list:  # type: ignore[type-arg]
         "modules": HOST_MODULES,
         "checks": list(VERIFY_CHECKS),
         "imports": ["json", "email.mime.text", "sqlite3"],
-    } | overrides
+    }
+    expect = _host(**expect) | overrides
     done = subprocess.run(
         [sys.executable, "-I", "-c", CHECK_SCRIPT, json.dumps(expect)],
         check=False,
@@ -106,15 +125,12 @@ def test_the_script_runs_under_python_2_7(matrix: Matrix) -> None:
         text=True,
         check=True,
     )
-    expect = {
-        "version": out.stdout.strip(),
-        "machine": platform.machine(),
-        "byteorder": sys.byteorder,
-        "bits": 64 if sys.maxsize > 2**32 else 32,
-        "modules": ["zlib", "_ctypes"],
-        "checks": list(v27.checks),
-        "imports": ["json", "email.mime.text"],
-    }
+    expect = _host(
+        version=out.stdout.strip(),
+        modules=["zlib", "_ctypes"],
+        checks=list(v27.checks),
+        imports=["json", "email.mime.text"],
+    )
     done = subprocess.run(
         [python27, *v27.interpreter_flags, "-c", CHECK_SCRIPT, json.dumps(expect)],
         capture_output=True,
@@ -142,15 +158,7 @@ def test_imports_name_the_missing_module(tmp_path: Path) -> None:
     """A kept module whose import needs one that is not there fails, naming both (here: a stand-in
     module importing `pydoc_gone`, as xmlrpc.server imports pydoc)."""
     (tmp_path / "needs_gone.py").write_text("import pydoc_gone\n")
-    expect = {
-        "version": platform.python_version(),
-        "machine": platform.machine(),
-        "byteorder": sys.byteorder,
-        "bits": 64 if sys.maxsize > 2**32 else 32,
-        "modules": [],
-        "checks": ["imports"],
-        "imports": ["json", "needs_gone"],
-    }
+    expect = _host(modules=[], checks=["imports"], imports=["json", "needs_gone"])
     script = f"import sys; sys.path.insert(0, {str(tmp_path)!r})\n" + CHECK_SCRIPT
     done = subprocess.run(
         [sys.executable, "-c", script, json.dumps(expect)], capture_output=True, text=True, timeout=60, check=False
