@@ -153,7 +153,19 @@ def stage(
     print(pipeline.stage(s).stage)
 
 
-@task(auto_shortflags=False, help=help_for("python", "triplet", "variant", "rfs", "verbose"))
+@task(
+    auto_shortflags=False,
+    help=help_for(
+        "python",
+        "triplet",
+        "variant",
+        "rfs",
+        "profiles",
+        "verbose",
+        profile="the install profile the RFS must hold (default: the one its install recorded)",
+        app="your application: its modules are imported too, with its directory on the path",
+    ),
+)
 @errors_as_messages
 def verify(
     c: Context,
@@ -161,10 +173,25 @@ def verify(
     triplet: str | None = None,
     variant: str | None = None,
     rfs: str | None = None,
+    profile: str | None = None,
+    profiles: str | None = None,
+    app: str | None = None,
     verbose: bool = False,
 ) -> None:
-    """Run the installed interpreter from the RFS under qemu-user and check ssl, zlib, ctypes, sqlite3, ..."""
-    pipeline.verify(session_for(c, python=python, triplet=triplet, variant=variant, rfs=rfs, verbose=verbose))
+    """Run the installed interpreter from the RFS under qemu-user: ssl, zlib, ctypes, sqlite3, TLS, ..., then
+    import every installed module (and --app's)."""
+    s = session_for(
+        c,
+        python=python,
+        triplet=triplet,
+        variant=variant,
+        rfs=rfs,
+        profile=profile,
+        profiles=profiles,
+        app=app,
+        verbose=verbose,
+    )
+    pipeline.verify(s, expect_profile=profile is not None)
 
 
 @task(auto_shortflags=False, help=help_for("triplet", "toolchain", "verbose"))

@@ -29,11 +29,12 @@ from .build.toolchain import (
 )
 from .check import targettest
 from .check.verify import CheckResult, modules_to_import, run_verify
-from .core.errors import ConfigError, TargetTestsFailed
+from .core.errors import ConfigError, TargetTestsFailed, VerifyFailed
 from .core.runner import Step
 from .core.stamps import Stamp, fingerprint
 from .fetch import apt, sources
 from .install.board import BoardPlan, plan_board, run_board
+from .install.closure import app_roots
 from .install.into_rfs import run_install
 from .install.manifest import read_manifest
 from .install.profile import module_dropped, modules_in
@@ -255,16 +256,28 @@ def stage(session: Session) -> InstallPlan:
     return plan
 
 
-def verify(session: Session) -> list[CheckResult]:
-    """The installed interpreter under qemu-user: functional checks, then every installed module imported."""
+def verify(session: Session, *, expect_profile: bool = False) -> list[CheckResult]:
+    """The installed interpreter under qemu-user: functional checks, then every installed module imported
+    (and the application's, with --app). With `expect_profile`, the RFS must hold the session's profile."""
     cell = session.cell
     qemu = require_qemu(cell.target)
     if not session.rfs.is_dir():
         raise ConfigError(f"RFS {session.rfs} does not exist", hint="run `invoke cross install` first")
     manifest = read_manifest(session.layout.manifest(cell, session.rfs))
     profile = session.matrix.profiles.get(manifest.profile) if manifest else None
+    if expect_profile and (profile is None or profile.name != session.profile.name):
+        raise VerifyFailed(
+            f"{session.rfs} holds profile {profile.name if profile else '(none recorded)'} of {cell.id}, "
+            f"not {session.profile.name}",
+            hint=f"install it first: `invoke install --profile {session.profile.name}`",
+        )
     installed = modules_in(session.rfs, cell.version.short)
     imports, skipped = modules_to_import(installed, session.matrix.not_importable)
+    path: tuple[Path, ...] = ()
+    if session.app is not None:
+        app_dir, app_modules = app_roots(session.app)
+        imports += app_modules
+        path = (app_dir,)
     return run_verify(
         cell,
         session.rfs,
@@ -273,6 +286,7 @@ def verify(session: Session) -> list[CheckResult]:
         session.layout.verify_record(cell),
         imports=imports,
         installed=installed if manifest is not None else None,
+        path=path,
         skipped=skipped,
         profile=profile.name if profile else "",
         dropped_because=lambda module: module_dropped(module, profile) if profile else None,
@@ -331,6 +345,18 @@ def size_report(
     return paths
 
 
+def _test_overlay(session: Session) -> Path | None:
+    cell = session.cell
+    manifest = read_manifest(session.layout.manifest(cell, session.rfs))
+    return targettest.test_overlay(
+        session.rfs,
+        session.layout.stage_dir(cell),
+        session.layout.test_overlay(cell),
+        cell.version.short,
+        session.matrix.profiles.get(manifest.profile) if manifest else None,
+    )
+
+
 def test_target(
     session: Session, *, tests: str = "", regrtest_args: str = "", timeout: int = 1200
 ) -> targettest.Result:
@@ -340,6 +366,7 @@ def test_target(
     interpreter = cell.version.interpreter
     if not (session.rfs / interpreter).is_file():
         raise ConfigError(f"no interpreter at {session.rfs / interpreter}", hint="run `invoke cross install` first")
+    overlay = _test_overlay(session)
     data = targettest.load_target_tests()
     names = tests.split() if tests else list(data.default_tests)
     if names == ["all"]:
@@ -371,6 +398,10 @@ def test_target(
         # No overall limit but regrtest's own per-test --timeout: the whole suite takes hours emulated.
         # Our rule's wrapper passes -L itself; someone else's rule (or none) needs QEMU_LD_PREFIX.
         env = {} if reg.ours else {"QEMU_LD_PREFIX": str(session.rfs)}
+        if overlay is not None:
+            # The test suite the profile left out, from the stage, for this run only (the RFS is not written).
+            step.note(f"the installed profile has no test suite: it comes from the stage through {overlay}")
+            env["PYTHONPATH"] = str(overlay)
         done = step.run(command, env=env, check=False)
         if not junit.is_file():
             tail = [line for line in step.log.read_text(errors="replace").splitlines() if line.strip()][-10:]

@@ -22,10 +22,12 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, Literal, cast, get_args
 
+from ..core import pythontree
 from ..core.elf import MACHINES
 from ..core.errors import ConfigError
-from ..core.files import write_json_atomic
-from ..matrix import MATRIX_DIR, Cell, Fields, Target, read_toml
+from ..core.files import remove_tree, write_json_atomic
+from ..install.profile import is_test, module_dropped, modules_in
+from ..matrix import MATRIX_DIR, Cell, Fields, Profile, Target, read_toml
 
 BINFMT = Path("/proc/sys/fs/binfmt_misc")
 # How the suite runs: child interpreters through a binfmt_misc rule, or all in one process.
@@ -344,6 +346,35 @@ def summary(result: Result) -> str:
             f"so their results are unreliable: {', '.join(result.unreliable)}"
         )
     return "\n".join(lines)
+
+
+def test_overlay(rfs: Path, stage: Path, overlay: Path, short: str, profile: Profile | None) -> Path | None:
+    """A directory of links to the stage's test suite (the `test` package and the C test helpers),
+    for PYTHONPATH, when the RFS's install profile left them out; None when the RFS has them.
+
+    The RFS is never written: the tests come from the stage for the run only.
+    """
+    if "test" in modules_in(rfs, short):
+        return None
+    if profile is None:
+        raise ConfigError(
+            f"the RFS {rfs} has no test suite (usr/lib/python{short}/test) and no install record says why",
+            hint="install the cell into it with `invoke install --profile full` (or standard), then run test-target",
+        )
+    if profile.by_closure:
+        raise ConfigError(
+            f"profile {profile.name} keeps only its module list's imports: CPython's test suite needs much that it "
+            "leaves out (unittest, ...)",
+            hint="install `--profile standard` (or full) into a copy of the RFS for test-target (`--rfs COPY`)",
+        )
+    remove_tree(overlay)
+    overlay.mkdir(parents=True)
+    (overlay / "test").symlink_to(stage / pythontree.stdlib(short) / "test")
+    for ext in sorted((stage / pythontree.lib_dynload(short)).glob("*.so")):
+        name = pythontree.module_name(ext)
+        if is_test(name) and module_dropped(name, profile):
+            (overlay / ext.name).symlink_to(ext)
+    return overlay
 
 
 def collect_result(

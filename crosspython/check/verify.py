@@ -204,6 +204,7 @@ def _():
     # Every module the install keeps, imported: a module whose import needs one the profile left
     # out fails here. Last, so that the checks above run on a fresh interpreter.
     failed = []
+    sys.path[:0] = EXPECT["path"]  # the application's directory, for its own modules
     for name in EXPECT["imports"]:
         try:
             __import__(name)
@@ -270,7 +271,9 @@ TLS_KEY = DATA / "localhost.key"
 TZIF = DATA / "Europe-Berlin.tzif"
 
 
-def expectations(cell: Cell, imports: list[str] | None = None, installed: list[str] | None = None) -> dict[str, object]:
+def expectations(
+    cell: Cell, imports: list[str] | None = None, installed: list[str] | None = None, path: tuple[Path, ...] = ()
+) -> dict[str, object]:
     """What the check script expects. With `installed` (the modules in the RFS), the checks and
     required extension modules of modules an install profile left out are skipped, saying so."""
     target = cell.target
@@ -292,6 +295,7 @@ def expectations(cell: Cell, imports: list[str] | None = None, installed: list[s
         "modules": required,
         "checks": list(cell.version.checks),
         "imports": list(imports or []),
+        "path": [str(p) for p in path],
         "skip": skip,
         "tls": {"cert": TLS_CERT.read_text(), "key": TLS_KEY.read_text()},
         "tzif": base64.b64encode(TZIF.read_bytes()).decode("ascii"),
@@ -299,11 +303,16 @@ def expectations(cell: Cell, imports: list[str] | None = None, installed: list[s
 
 
 def verify_command(
-    cell: Cell, rfs: Path, qemu: str, imports: list[str] | None = None, installed: list[str] | None = None
+    cell: Cell,
+    rfs: Path,
+    qemu: str,
+    imports: list[str] | None = None,
+    installed: list[str] | None = None,
+    path: tuple[Path, ...] = (),
 ) -> list[str]:
     flags = list(cell.version.interpreter_flags)
     interpreter = str(rfs / cell.version.interpreter)
-    expect = expectations(cell, imports, installed)
+    expect = expectations(cell, imports, installed, path)
     return [qemu, "-L", str(rfs), interpreter, *flags, "-c", CHECK_SCRIPT, json.dumps(expect)]
 
 
@@ -412,6 +421,7 @@ def run_verify(
     *,
     imports: list[str] | None = None,
     installed: list[str] | None = None,
+    path: tuple[Path, ...] = (),
     skipped: dict[str, str] | None = None,
     profile: str = "",
     dropped_because: Callable[[str], str | None] = lambda module: None,
@@ -428,7 +438,7 @@ def run_verify(
         if skipped:
             step.note(f"not imported ({len(skipped)}, matrix/profiles.toml [not_importable]): {', '.join(skipped)}")
         # Emulated start-up and imports take seconds; allow plenty.
-        result = step.run(verify_command(cell, rfs, qemu, imports, installed), check=False, timeout=900)
+        result = step.run(verify_command(cell, rfs, qemu, imports, installed, path), check=False, timeout=900)
         results = explain(parse_results(result.output), dropped_because)
         seen = {r.name for r in results}
         for name in cell.version.checks:

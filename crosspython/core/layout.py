@@ -67,6 +67,10 @@ class Layout:
         """A profile's board-ready tree of a cell (key: the profile, and its application's hash)."""
         return self.boards / cell.id / key
 
+    def test_overlay(self, cell: Cell) -> Path:
+        """Links to a cell's staged test suite, put on PYTHONPATH by test-target when the RFS has none."""
+        return self.boards / cell.id / "test-overlay"
+
     def debug_dir(self, cell: Cell) -> Path:
         """The .debug files of a cell's stripped ELF files (gdb on the build host reads them)."""
         return self.root / "debug" / cell.id

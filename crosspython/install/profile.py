@@ -91,7 +91,7 @@ def is_test(module: str | None) -> bool:
     if module is None:
         return False
     parts = module.split(".")
-    return any(p in _TEST_PARTS for p in parts) or parts[0].startswith("_test")
+    return any(p in _TEST_PARTS for p in parts) or parts[0].startswith("_test") or parts[0] == "_ctypes_test"
 
 
 def category(rel: str, short: str, *, is_elf: bool = False) -> Category:

@@ -76,7 +76,7 @@ def _edit(path: Path, old: str, new: str) -> None:
             'build_python = "env"',
             "'build_python' must be one of 'configure', 'path'",
         ),
-        ("versions.toml", '"bz2", "json", "imports"]', '"bz2", "jsn", "imports"]', "unknown check(s) jsn"),
+        ("versions.toml", '"bz2", "json", "tls"', '"bz2", "jsn", "tls"', "unknown check(s) jsn"),
         ("targets.toml", 'endianness = "little"', 'endianness = "middle"', "'endianness'"),
         ("targets.toml", "elf_class = 32", "elf_class = 16", "'elf_class' must be one of"),
         ("targets.toml", 'qemu = "qemu-arm"', 'qemu = "qemu-arm"\nqemu_flags = 1', "unknown key(s) qemu_flags"),
