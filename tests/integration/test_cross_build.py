@@ -38,6 +38,12 @@ def main_job() -> subprocess.CompletedProcess[str]:
     return invoke("native", "cross", "install", "verify")
 
 
+def installed_manifest(rfs: Path, cell: str) -> Path:
+    """The manifest of `cell`'s install into `rfs` (artifacts/installs/<rfs>-<hash>/<cell>.json)."""
+    (path,) = list((ARTIFACTS / "installs").glob(f"{rfs.name}-*/{cell}.json"))
+    return path
+
+
 def verify_checks(cell: str) -> dict[str, dict[str, object]]:
     """verify's JSON record of `cell` (artifacts/reports/verify/<cell>.json): check name -> {ok, detail}."""
     record = json.loads((ARTIFACTS / "reports" / "verify" / f"{cell}.json").read_text())
@@ -74,13 +80,14 @@ def test_installed_interpreter_is_an_arm_elf_with_a_manifest(main_job: subproces
     assert main_job.returncode == 0
     header = read_header(DEFAULT_RFS / "usr" / "bin" / "python3.13")
     assert header is not None and (header.machine, header.elf_class, header.endianness) == ("ARM", 32, "little")
-    manifest = json.loads((ARTIFACTS / "logs" / CELL / "manifest.json").read_text())
+    manifest = json.loads(installed_manifest(DEFAULT_RFS, CELL).read_text())
     assert manifest["inputs"]["python"] == "3.13.5"
     assert manifest["inputs"]["triplet"] == "arm-linux-gnueabihf"
     assert manifest["inputs"]["toolchain_version"].startswith("arm-linux-gnueabihf-gcc")
     paths = {f["path"] for f in manifest["files"]}
     assert "usr/bin/python3.13" in paths
     assert any(p.startswith("usr/lib/python3.13/lib-dynload/_ssl.") for p in paths)
+    assert manifest["profile"] == "standard"  # the default: board-ready
     for step in ("configure", "make", "install", "verify"):
         assert (ARTIFACTS / "logs" / CELL / f"{step}.log").is_file()
 
@@ -120,7 +127,7 @@ def test_user_rfs_and_another_variant(main_job: subprocess.CompletedProcess[str]
     assert done.returncode == 0, done.stderr
     assert (board / "usr" / "bin" / "python3.13").is_file()
     assert set(verify_rows("cp313-arm-linux-gnueabihf-sections").values()) == {"ok"}
-    manifest = json.loads((ARTIFACTS / "logs" / "cp313-arm-linux-gnueabihf-sections" / "manifest.json").read_text())
+    manifest = json.loads(installed_manifest(board, "cp313-arm-linux-gnueabihf-sections").read_text())
     assert manifest["inputs"]["rfs"] == str(board)
     assert manifest["inputs"]["cflags"] == ["-ffunction-sections", "-fdata-sections"]
 
