@@ -135,8 +135,11 @@ def summary(session: nox.Session) -> None:
 
 @nox.session(default=False)
 def sizes(session: nox.Session) -> None:
-    """Build and stage every variant of the default cell, then the size report (posargs go to `invoke sizes`)."""
+    """Build and stage every variant of the default cell, make each install profile's tree, then the
+    size report with start-up times (posargs go to `invoke sizes`)."""
     _install(session)
     for variant in MATRIX.variants:
         session.run("invoke", "cross", "stage", "--variant", variant)
-    session.run("invoke", "sizes", *session.posargs)
+    for profile in MATRIX.profiles:
+        session.run("invoke", "board", "--profile", profile)
+    session.run("invoke", "sizes", "--startup", *session.posargs)

@@ -176,6 +176,7 @@ class Profile:
     drop_modules: tuple[tuple[str, str], ...] = ()  # (module pattern, why it is safe)
     modules: tuple[str, ...] = ()  # closure roots; () = every module
     closure_excludes: tuple[tuple[str, str], ...] = ()  # (module, why the closure does not follow it)
+    zip_stored: tuple[str, ...] = ()  # modules stored, not deflated, in the stdlib zip (start-up needs no zlib)
 
     @property
     def by_closure(self) -> bool:
@@ -613,6 +614,7 @@ def _load_profiles(
             drop_modules=_reasons(f, "drop_modules"),
             modules=f.texts("modules", []),
             closure_excludes=_reasons(f, "closure_excludes"),
+            zip_stored=f.texts("zip_stored", []),
         )
         f.done()
         if profile.stdlib != "pyc" and not profile.sources:

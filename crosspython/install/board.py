@@ -30,7 +30,7 @@ from ..core.stamps import Stamp, cached_step, fingerprint
 from ..matrix import Profile, Version
 from ..rfs.merge import Entry, staged_entries
 from .closure import Closure, app_fingerprint, run_closure
-from .profile import CATEGORIES, Category, Dropped, category, select
+from .profile import CATEGORIES, Category, Dropped, category, select, stdlib_file
 from .stage import InstallPlan
 
 
@@ -130,19 +130,21 @@ def read_report(path: Path) -> BoardReport | None:
         return None
 
 
-def run_board(plan: BoardPlan, runner: Runner, layout: Layout) -> BoardReport:
-    """Make (or reuse) the profile's tree; returns what it kept and left out."""
+def run_board(plan: BoardPlan, runner: Runner, layout: Layout) -> tuple[BoardReport, bool]:
+    """Make (or reuse) the profile's tree; returns what it kept and left out, and whether it was made now
+    (its step then printed the report)."""
     scope = plan.install.cross.cell.id
     name = f"board {plan.directory.name}"
 
-    def build() -> None:
+    def build() -> bool:
         with runner.step(scope, f"board-{plan.directory.name}") as step:
             report = _build(plan, step)
             write_json_atomic(plan.report_path, asdict(report))
             for line in report.lines():
                 step.note(line)
+        return True
 
-    cached_step(
+    made = cached_step(
         Stamp(plan.directory),
         plan.inputs,
         build,
@@ -155,7 +157,7 @@ def run_board(plan: BoardPlan, runner: Runner, layout: Layout) -> BoardReport:
     report = read_report(plan.report_path)
     if report is None:
         raise BuildIncomplete(f"{plan.report_path} is missing or damaged", hint=f"remove {plan.directory} and rerun")
-    return report
+    return report, bool(made)
 
 
 def _build(plan: BoardPlan, step: Step) -> BoardReport:
@@ -311,9 +313,12 @@ def _zip(plan: BoardPlan, step: Step) -> None:
             if path.suffix == ".pyc":
                 # A fixed date: the zip's bytes depend on the sources only.
                 info = zipfile.ZipInfo(str(rel), date_time=(2000, 1, 1, 0, 0, 0))
-                info.compress_type = zipfile.ZIP_DEFLATED
+                found = stdlib_file(f"{pythontree.stdlib(version.short)}/{rel}", version.short)
+                stored = found is not None and found.module in plan.profile.zip_stored
+                # What every start-up imports is stored: reading it then needs no zlib (a .so to load).
+                info.compress_type = zipfile.ZIP_STORED if stored else zipfile.ZIP_DEFLATED
                 info.external_attr = 0o644 << 16
-                zf.writestr(info, path.read_bytes(), compresslevel=9)
+                zf.writestr(info, path.read_bytes(), compresslevel=None if stored else 9)
                 count += 1
             if str(rel) not in keep_beside:
                 path.unlink()

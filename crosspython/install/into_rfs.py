@@ -21,7 +21,7 @@ from ..core.stamps import fingerprint
 from ..rfs.merge import merge, merge_problems, staged_entries
 from .board import BoardPlan, BoardReport, run_board
 from .manifest import Manifest, files_of, read_manifest, write_manifest
-from .stage import require_built, run_stage
+from .stage import InstallPlan, require_built, run_stage
 
 
 def install_inputs(board: BoardPlan) -> dict[str, Any]:
@@ -46,7 +46,7 @@ def run_install(board: BoardPlan, runner: Runner, layout: Layout) -> Path:
         )
         return plan.manifest
     run_stage(plan, runner, layout)
-    report = run_board(board, runner, layout)
+    report, made = run_board(board, runner, layout)
     with (
         file_lock(layout.lock("rfs-" + fingerprint({"rfs": str(plan.rfs)})), f"the RFS {plan.rfs}"),
         runner.step(scope, "install") as step,
@@ -65,36 +65,50 @@ def run_install(board: BoardPlan, runner: Runner, layout: Layout) -> Path:
             profile=board.profile.name,
             left_out=report.dropped,
         )
-        previous = read_manifest(plan.manifest) or read_manifest(layout.legacy_manifest(plan.cross.cell))
+        previous = _previous_installs(plan.manifest, layout.legacy_manifest(plan.cross.cell), plan)
         merge(board.tree, plan.rfs, entries)
-        if previous is not None and previous.inputs.get("rfs") == str(plan.rfs):
-            _remove_stale(previous, manifest, plan.rfs, step)
+        _remove_stale([m for _, m in previous], manifest, plan.rfs, step)
         write_manifest(plan.manifest, manifest)
-        layout.legacy_manifest(plan.cross.cell).unlink(missing_ok=True)  # superseded by the one per RFS
-        _summary(step, report, manifest, plan.rfs, plan.manifest)
+        for path, _ in previous:
+            if path != plan.manifest:
+                path.unlink(missing_ok=True)  # superseded: this install owns the interpreter's files now
+        _summary(step, report if not made else None, manifest, plan.rfs, plan.manifest)
     return plan.manifest
 
 
-def _remove_stale(previous: Manifest, current: Manifest, rfs: Path, step: Step) -> None:
-    """Remove what the previous install of this cell put into `rfs` and this one does not.
+def _previous_installs(current: Path, legacy: Path, plan: InstallPlan) -> list[tuple[Path, Manifest]]:
+    """The manifests of earlier installs of this interpreter (this cell, or another variant of the same
+    version) into this RFS, and the one crosspython wrote before install profiles."""
+    found = []
+    for path in [*sorted(current.parent.glob("*.json")), legacy]:
+        manifest = read_manifest(path)
+        if (
+            manifest is not None
+            and manifest.inputs.get("rfs") == str(plan.rfs)
+            and manifest.interpreter == plan.interpreter
+        ):
+            found.append((path, manifest))
+    return found
 
-    Only files and links that are still as that install left them: a file changed since (or
-    replaced by someone else's) is left alone and named. Directories that this empties go too.
+
+def _remove_stale(previous: list[Manifest], current: Manifest, rfs: Path, step: Step) -> None:
+    """Remove what earlier installs of this interpreter put into `rfs` and this one does not.
+
+    Only files and links that are still as one of those installs left them: a file changed since
+    (or someone else's) is left alone and named. Directories that this empties go too.
     """
     wanted = {f.path for f in current.files}
     removed: list[Path] = []
     changed: list[str] = []
-    for entry in previous.files:
-        if entry.path in wanted:
-            continue
-        path = rfs / entry.path
+    for rel in sorted({e.path for m in previous for e in m.files} - wanted):
+        path = rfs / rel
         if not (path.exists() or path.is_symlink()):
             continue
-        if previous.still_installed(rfs, entry):
+        if any(m.still_installed(rfs, e) for m in previous for e in m.files if e.path == rel):
             path.unlink()
             removed.append(path)
         else:
-            changed.append(entry.path)
+            changed.append(rel)
     emptied = 0
     for parent in sorted({p.parent for p in removed}, key=lambda p: len(p.parts), reverse=True):
         while parent != rfs and rfs in parent.parents and parent.is_dir() and not any(parent.iterdir()):
@@ -102,8 +116,9 @@ def _remove_stale(previous: Manifest, current: Manifest, rfs: Path, step: Step) 
             emptied += 1
             parent = parent.parent
     if removed or changed:
+        profiles = ", ".join(sorted({m.profile or "as staged" for m in previous}))
         step.note(
-            f"removed {len(removed)} files of the previous install (profile {previous.profile or 'as staged'}) "
+            f"removed {len(removed)} files of the previous install (profile {profiles}) "
             f"that profile {current.profile} leaves out"
             + (f", and {emptied} directories they emptied" if emptied else "")
         )
@@ -113,8 +128,9 @@ def _remove_stale(previous: Manifest, current: Manifest, rfs: Path, step: Step) 
         )
 
 
-def _summary(step: Step, report: BoardReport, manifest: Manifest, rfs: Path, path: Path) -> None:
-    for line in report.lines():
+def _summary(step: Step, report: BoardReport | None, manifest: Manifest, rfs: Path, path: Path) -> None:
+    """What was installed; the profile's report too, unless its board step printed it just now."""
+    for line in report.lines() if report else []:
         step.note(line)
     step.note(
         f"installed {len(manifest.files)} files ({manifest.total_bytes / 1e6:.1f} MB) into {rfs}; manifest: {path}"
