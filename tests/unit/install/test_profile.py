@@ -174,7 +174,7 @@ def test_modules_in_reads_a_tree_and_its_zip(tmp_path: Path) -> None:
     ("old", "new", "message"),
     [
         ('stdlib = "pyc"\nsources = false', 'stdlib = "tar"\nsources = false', "'stdlib' must be one of"),
-        ('stdlib = "zip"', 'stdlib = "as-built"\nsources = false', "sources = false needs stdlib"),
+        ('\nstdlib = "zip"\n', '\nstdlib = "as-built"\nsources = false\n', "sources = false needs stdlib"),
         (
             '"_pyio" = "pure-Python io: `import io` uses the C _io; only tests import _pyio"',
             '"_pyio" = " "',
