@@ -246,6 +246,8 @@ class Matrix:
     profiles: dict[str, Profile] = dataclasses.field(default_factory=dict)
     # Modules `verify` does not import on a board, each with why (matrix/profiles.toml [not_importable]).
     not_importable: tuple[tuple[str, str], ...] = ()
+    # Modules `verify` imports only where the extension module they need was built ([importable_with]).
+    importable_with: tuple[tuple[str, str], ...] = ()
 
     def target(self, triplet: str) -> Target:
         return _lookup(self.targets, triplet, "target triplet", "matrix/targets.toml")
@@ -558,7 +560,9 @@ def load_matrix(directory: Path = MATRIX_DIR) -> Matrix:
     # Optional: a matrix with only Debian-provided targets needs no source-built libraries.
     deps = load_deps(deps_path) if deps_path.exists() else DepsSpec(libraries=(), seed_include=(), seed_exclude=())
     profiles_path = directory / "profiles.toml"
-    profiles, not_importable = _load_profiles(profiles_path) if profiles_path.exists() else ({}, ())
+    profiles, not_importable, importable_with = (
+        _load_profiles(profiles_path) if profiles_path.exists() else ({}, (), ())
+    )
     return Matrix(
         targets=targets,
         versions=versions,
@@ -568,6 +572,7 @@ def load_matrix(directory: Path = MATRIX_DIR) -> Matrix:
         knobs=knobs,
         profiles=profiles,
         not_importable=not_importable,
+        importable_with=importable_with,
     )
 
 
@@ -594,10 +599,12 @@ def load_profiles(path: Path, *, require_default: bool = True) -> dict[str, Prof
 
 def _load_profiles(
     path: Path, *, require_default: bool = True
-) -> tuple[dict[str, Profile], tuple[tuple[str, str], ...]]:
-    """The profiles of `path`, and its [not_importable] table (module pattern = why)."""
+) -> tuple[dict[str, Profile], tuple[tuple[str, str], ...], tuple[tuple[str, str], ...]]:
+    """The profiles of `path`, its [not_importable] table (module pattern = why) and its
+    [importable_with] table (module pattern = the extension module it needs)."""
     data = read_toml(path)
     skips = _reasons(Fields({"not_importable": data.pop("not_importable", {})}, str(path)), "not_importable")
+    needs = _reasons(Fields({"importable_with": data.pop("importable_with", {})}, str(path)), "importable_with")
     profiles = {}
     for name, raw in _parse_tables(path, "profiles", data).items():
         if not re.match(r"^[a-z0-9][a-z0-9_-]*$", name):
@@ -631,4 +638,4 @@ def _load_profiles(
         profiles[name] = profile
     if require_default and DEFAULT_PROFILE not in profiles:
         raise ConfigError(f"{path}: a profile named {DEFAULT_PROFILE!r} is required (the default)")
-    return profiles, skips
+    return profiles, skips, needs

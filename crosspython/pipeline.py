@@ -272,7 +272,7 @@ def verify(session: Session, *, expect_profile: bool = False) -> list[CheckResul
             hint=f"install it first: `invoke install --profile {session.profile.name}`",
         )
     installed = modules_in(session.rfs, cell.version.short)
-    imports, skipped = modules_to_import(installed, session.matrix.not_importable)
+    imports, skipped = modules_to_import(installed, session.matrix.not_importable, session.matrix.importable_with)
     path: tuple[Path, ...] = ()
     if session.app is not None:
         app_dir, app_modules = app_roots(session.app)

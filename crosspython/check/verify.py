@@ -317,12 +317,25 @@ def verify_command(
 
 
 def modules_to_import(
-    installed: list[str], not_importable: tuple[tuple[str, str], ...]
+    installed: list[str],
+    not_importable: tuple[tuple[str, str], ...],
+    importable_with: tuple[tuple[str, str], ...] = (),
 ) -> tuple[list[str], dict[str, str]]:
-    """(the installed modules `verify` imports, {skipped module: why}) after the data's [not_importable]."""
+    """(the installed modules `verify` imports, {skipped module: why}) after the data's [not_importable]
+    and [importable_with] (a module whose extension module was not built is not imported)."""
+    present = set(installed)
     imports, skipped = [], {}
     for name in installed:
         why = next((w for pattern, w in not_importable if _names(name, pattern)), None)
+        if why is None:
+            why = next(
+                (
+                    f"needs {ext}, which this build has not (its library is not in the RFS)"
+                    for pattern, ext in importable_with
+                    if _names(name, pattern) and ext not in present and name != ext
+                ),
+                None,
+            )
         if why is None:
             imports.append(name)
         else:

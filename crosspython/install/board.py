@@ -102,6 +102,7 @@ class BoardReport:
     dropped: dict[str, list[int]] = field(default_factory=dict)  # category -> [files, bytes]
     closure_size: int = 0
     closure_extensions: dict[str, str] = field(default_factory=dict)  # extension module -> importer
+    closure_absent: list[str] = field(default_factory=list)  # modules of the list this stdlib lacks
     app_modules: list[str] = field(default_factory=list)
     sources_compiled: int = 0
     debug_files: int = 0
@@ -116,6 +117,8 @@ class BoardReport:
                 f"import closure: {self.closure_size} modules; extension modules it needs (imported by): "
                 + ", ".join(f"{m} ({why or 'the list'})" for m, why in sorted(self.closure_extensions.items()))
             )
+        if self.closure_absent:
+            out.append(f"not in this version's stdlib, so not in the closure: {', '.join(self.closure_absent)}")
         if self.app_modules:
             out.append(f"application modules seen: {', '.join(self.app_modules)}")
         if self.debug_files:
@@ -172,6 +175,7 @@ def _build(plan: BoardPlan, step: Step) -> BoardReport:
         report.closure_size = len(closure.modules)
         report.closure_extensions = {m: closure.modules[m] for m in closure.extensions}
         report.app_modules = list(closure.app_modules)
+        report.closure_absent = list(closure.absent)
         write_json_atomic(plan.directory / "closure.json", closure.modules)
     remove_tree(plan.tree)
     _copy(stage, plan.tree, selection.kept)

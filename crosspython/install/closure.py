@@ -49,12 +49,16 @@ class Finder(ModuleFinder):
                 self.why.setdefault(new, caller.__name__ if caller is not None else "")
 
 finder = Finder(path=args["path"], excludes=args["excludes"])
+absent = []
 for name in args["modules"]:
-    finder.import_hook(name)
+    try:
+        finder.import_hook(name)
+    except ImportError:
+        absent.append(name)  # not in this version's stdlib (2.7 has no asyncio), or a typo: reported
 out = {}
 for name, mod in finder.modules.items():
     out[name] = {"file": mod.__file__, "why": finder.why.get(name, "")}
-sys.stdout.write(json.dumps({"modules": out, "missing": sorted(finder.badmodules)}) + "\n")
+sys.stdout.write(json.dumps({"modules": out, "missing": sorted(finder.badmodules), "absent": absent}) + "\n")
 """
 
 
@@ -65,6 +69,7 @@ class Closure:
     modules: dict[str, str]
     extensions: tuple[str, ...]  # of those, the extension modules in lib-dynload
     app_modules: tuple[str, ...]  # the application's own modules (not installed by the profile)
+    absent: tuple[str, ...] = ()  # modules of the list this stdlib does not have (2.7: asyncio, zoneinfo)
 
     @property
     def names(self) -> frozenset[str]:
@@ -159,7 +164,15 @@ def run_closure(
                 extensions.append(name)
         else:
             app_modules.append(name)
-    return Closure(modules=found, extensions=tuple(sorted(extensions)), app_modules=tuple(sorted(app_modules)))
+    absent = tuple(str(name) for name in data.get("absent", []))
+    if app is not None and any(m in absent for m in app_roots(app)[1]):
+        raise BuildIncomplete(f"--app {app}: its modules could not be read", hint=f"see {step.log}")
+    return Closure(
+        modules=found,
+        extensions=tuple(sorted(extensions)),
+        app_modules=tuple(sorted(app_modules)),
+        absent=absent,
+    )
 
 
 def _parse(output: str) -> dict[str, Any] | None:

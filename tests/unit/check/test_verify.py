@@ -175,7 +175,16 @@ def test_not_importable_data_is_applied(matrix: Matrix) -> None:
     imports, skipped = modules_to_import(
         ["json", "antigravity", "asyncio.windows_events", "test", "test.test_os", "idlelib.idle", "tkinter"],
         matrix.not_importable,
+        matrix.importable_with,
     )
     assert imports == ["json", "test"]
     assert set(skipped) == {"antigravity", "asyncio.windows_events", "test.test_os", "idlelib.idle", "tkinter"}
-    assert all(skipped.values())
+    assert "_tkinter" in skipped["tkinter"] and all(skipped.values())
+
+
+def test_a_module_is_imported_where_its_extension_module_was_built(matrix: Matrix) -> None:
+    """curses needs _curses, built only when the RFS has ncurses (the source-built powerpc RFS has not)."""
+    without, skipped = modules_to_import(["curses", "curses.ascii", "_pyrepl.unix_console"], (), matrix.importable_with)
+    assert without == [] and "needs _curses" in skipped["curses"]
+    built, skipped = modules_to_import(["_curses", "curses", "_pyrepl.unix_console"], (), matrix.importable_with)
+    assert built == ["_curses", "curses", "_pyrepl.unix_console"] and skipped == {}
