@@ -12,7 +12,7 @@ import os
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Literal
+from typing import Literal, get_args
 
 from ..core import pythontree
 from ..matrix import Profile
@@ -31,18 +31,7 @@ Category = Literal[
     "headers and config",
     "other",
 ]
-CATEGORIES: tuple[Category, ...] = (
-    "interpreter",
-    "libpython",
-    "extension modules",
-    "stdlib bytecode",
-    "stdlib sources",
-    "stdlib zip",
-    "tests",
-    "static libraries",
-    "headers and config",
-    "other",
-)
+CATEGORIES: tuple[Category, ...] = get_args(Category)
 FileKind = Literal["source", "bytecode", "extension", "data"]
 # Directories under the stdlib that are not module packages.
 _NOT_MODULES = ("site-packages", "lib-dynload")

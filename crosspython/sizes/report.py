@@ -135,36 +135,17 @@ def to_html(measurements: list[Measurement], markdown: str, footprints: list[Foo
     ]
     colors = {"interpreter": "#4472c4", "extensions": "#ed7d31", "other": "#a5a5a5"}
     for group, rows in groups(measurements).items():
-        biggest = max(m.totals()["elf_total"] for m in rows) or 1
-        width, bar_h, label_w = 760, 22, 170
-        height = 40 + bar_h * len(rows) * 1.5
-        svg = [f"<h2>{group}</h2><svg width='{width}' height='{height:.0f}' role='img'>"]
-        for i, m in enumerate(rows):
-            t = m.totals()
-            y = 30 + i * bar_h * 1.5
-            x = float(label_w)
-            svg.append(f"<text x='0' y='{y + 15:.0f}'>{m.build}</text>")
-            for key, value in (
-                ("interpreter", t["interpreter"]),
-                ("extensions", t["extensions"]),
-                ("other", t["elf_total"] - t["interpreter"] - t["extensions"]),
-            ):
-                w = (width - label_w - 90) * value / biggest
-                svg.append(
-                    f"<rect x='{x:.1f}' y='{y:.0f}' width='{w:.1f}' height='{bar_h}' fill='{colors[key]}'>"
-                    f"<title>{key}: {value:,} bytes</title></rect>"
+        bars = []
+        for m in rows:
+            totals = m.totals()
+            other = totals["elf_total"] - totals["interpreter"] - totals["extensions"]
+            bars.append(
+                (
+                    m.build,
+                    [("interpreter", totals["interpreter"]), ("extensions", totals["extensions"]), ("other", other)],
                 )
-                x += w
-            svg.append(f"<text x='{x + 5:.0f}' y='{y + 15:.0f}'>{_mb(t['elf_total'])}</text>")
-        svg.append(
-            "".join(
-                f"<rect x='{label_w + 130 * j}' y='5' width='12' height='12' fill='{c}'/>"
-                f"<text x='{label_w + 130 * j + 16}' y='15'>{k}</text>"
-                for j, (k, c) in enumerate(colors.items())
             )
-        )
-        svg.append("</svg>")
-        parts += svg
+        parts.append(f"<h2>{group}</h2>" + stacked_bars(bars, colors, label_w=170, width=760))
     if footprints:
         parts.append(footprint_svg(footprints))
     parts.append("<h2>Tables</h2>" + _markdown_tables_to_html(markdown) + "</body></html>")
@@ -269,32 +250,39 @@ def footprint_svg(footprints: list[Footprint]) -> str:
     for f in sorted(footprints, key=lambda f: (f.group, f.variant, -f.total)):
         by_group.setdefault(f.group, []).append(f)
     for group, rows in by_group.items():
-        biggest = max(f.total for f in rows) or 1
-        width, bar_h, label_w = 860, 22, 190
-        height = 60 + bar_h * len(rows) * 1.5
-        svg = [f"<h2>{group}: installed footprint</h2><svg width='{width}' height='{height:.0f}' role='img'>"]
-        for i, f in enumerate(rows):
-            y = 50 + i * bar_h * 1.5
-            x = float(label_w)
-            svg.append(f"<text x='0' y='{y + 15:.0f}'>{f.variant}/{f.profile}</text>")
-            for cat in CATEGORIES:
-                value = f.categories[cat][1]
-                if not value:
-                    continue
-                w = (width - label_w - 90) * value / biggest
-                svg.append(
-                    f"<rect x='{x:.1f}' y='{y:.0f}' width='{w:.1f}' height='{bar_h}' fill='{CATEGORY_COLORS[cat]}'>"
-                    f"<title>{cat}: {value:,} bytes</title></rect>"
-                )
-                x += w
-            svg.append(f"<text x='{x + 5:.0f}' y='{y + 15:.0f}'>{_mb(f.total)}</text>")
-        svg.append(
-            "".join(
-                f"<rect x='{(j % 5) * 170}' y='{5 + (j // 5) * 18}' width='12' height='12' fill='{c}'/>"
-                f"<text x='{(j % 5) * 170 + 16}' y='{15 + (j // 5) * 18}'>{k}</text>"
-                for j, (k, c) in enumerate(CATEGORY_COLORS.items())
-            )
-        )
-        svg.append("</svg>")
-        parts += svg
+        bars = [(f"{f.variant}/{f.profile}", [(str(c), f.categories[c][1]) for c in CATEGORIES]) for f in rows]
+        parts.append(f"<h2>{group}: installed footprint</h2>" + stacked_bars(bars, CATEGORY_COLORS))
     return "\n".join(parts)
+
+
+def stacked_bars(
+    bars: list[tuple[str, list[tuple[str, int]]]], colors: dict[str, str], *, label_w: int = 190, width: int = 860
+) -> str:
+    """An inline SVG: one labelled bar of stacked parts per row, scaled to the largest, with a legend."""
+    per_row, bar_h = 5, 22
+    legend_rows = (len(colors) + per_row - 1) // per_row
+    top = 10 + 18 * legend_rows
+    biggest = max((sum(v for _, v in parts) for _, parts in bars), default=0) or 1
+    height = top + bar_h * len(bars) * 1.5
+    svg = [f"<svg width='{width}' height='{height:.0f}' role='img'>"]
+    for i, (label, parts) in enumerate(bars):
+        y = top + i * bar_h * 1.5
+        x = float(label_w)
+        svg.append(f"<text x='0' y='{y + 15:.0f}'>{label}</text>")
+        for key, value in parts:
+            if not value:
+                continue
+            w = (width - label_w - 90) * value / biggest
+            svg.append(
+                f"<rect x='{x:.1f}' y='{y:.0f}' width='{w:.1f}' height='{bar_h}' fill='{colors[key]}'>"
+                f"<title>{key}: {value:,} bytes</title></rect>"
+            )
+            x += w
+        svg.append(f"<text x='{x + 5:.0f}' y='{y + 15:.0f}'>{_mb(sum(v for _, v in parts))}</text>")
+    svg += [
+        f"<rect x='{(j % per_row) * 170}' y='{5 + (j // per_row) * 18}' width='12' height='12' fill='{c}'/>"
+        f"<text x='{(j % per_row) * 170 + 16}' y='{15 + (j // per_row) * 18}'>{k}</text>"
+        for j, (k, c) in enumerate(colors.items())
+    ]
+    svg.append("</svg>")
+    return "".join(svg)
