@@ -37,7 +37,7 @@ from .install.board import BoardPlan, plan_board, run_board
 from .install.closure import app_roots
 from .install.into_rfs import run_install
 from .install.manifest import read_manifest
-from .install.profile import module_dropped, modules_in
+from .install.profile import modules_in, why_left_out
 from .install.stage import InstallPlan, plan_install, require_built, run_stage
 from .matrix import DebianSource, Dep, Target, Version
 from .rfs import provision
@@ -289,7 +289,7 @@ def verify(session: Session, *, expect_profile: bool = False) -> list[CheckResul
         path=path,
         skipped=skipped,
         profile=profile.name if profile else "",
-        dropped_because=lambda module: module_dropped(module, profile) if profile else None,
+        dropped_because=lambda module: why_left_out(module, profile) if profile else None,
     )
 
 

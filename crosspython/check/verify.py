@@ -7,7 +7,6 @@ failure does not hide the others.
 
 from __future__ import annotations
 
-import base64
 import fnmatch
 import json
 from collections.abc import Callable
@@ -147,53 +146,44 @@ def _():
 @check("tls")
 def _():
     # A TLS handshake with a server on the loopback, the server's certificate verified by name.
-    import os, socket, ssl, threading
-    paths = []
-    for suffix, text in (("pem", EXPECT["tls"]["cert"]), ("key", EXPECT["tls"]["key"])):
-        path = "/tmp/crosspython-verify-%d.%s" % (os.getpid(), suffix)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        os.write(fd, text.encode("ascii"))
-        os.close(fd)
-        paths.append(path)
-    try:
-        protocol = getattr(ssl, "PROTOCOL_TLS_SERVER", ssl.PROTOCOL_SSLv23)  # 2.7 has only the latter
-        server_ctx = ssl.SSLContext(protocol)
-        server_ctx.load_cert_chain(paths[0], paths[1])
-        client_ctx = ssl.create_default_context(cafile=paths[0])
-        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        listener.bind(("127.0.0.1", 0))
-        listener.listen(1)
-        got = []
+    import socket, ssl, threading
+    paths = [EXPECT["tls"]["cert"], EXPECT["tls"]["key"]]  # build-host paths: qemu-user opens them there
+    protocol = getattr(ssl, "PROTOCOL_TLS_SERVER", ssl.PROTOCOL_SSLv23)  # 2.7 has only the latter
+    server_ctx = ssl.SSLContext(protocol)
+    server_ctx.load_cert_chain(paths[0], paths[1])
+    client_ctx = ssl.create_default_context(cafile=paths[0])
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    got = []
 
-        def serve():
-            conn, _ = listener.accept()
-            with_tls = server_ctx.wrap_socket(conn, server_side=True)
-            got.append(with_tls.recv(5))
-            with_tls.sendall(b"pong!")
-            with_tls.close()
+    def serve():
+        conn, _ = listener.accept()
+        with_tls = server_ctx.wrap_socket(conn, server_side=True)
+        got.append(with_tls.recv(5))
+        with_tls.sendall(b"pong!")
+        with_tls.close()
 
-        thread = threading.Thread(target=serve)
-        thread.start()
-        raw = socket.create_connection(listener.getsockname(), timeout=60)
-        client = client_ctx.wrap_socket(raw, server_hostname="localhost")
-        client.sendall(b"ping!")
-        answer = client.recv(5)
-        version, cipher = client.version(), client.cipher()[0]
-        client.close()
-        thread.join(60)
-        listener.close()
-        assert got == [b"ping!"] and answer == b"pong!", (got, answer)
-        return "%s %s with localhost, certificate verified" % (version, cipher)
-    finally:
-        for path in paths:
-            os.unlink(path)
+    thread = threading.Thread(target=serve)
+    thread.start()
+    raw = socket.create_connection(listener.getsockname(), timeout=60)
+    client = client_ctx.wrap_socket(raw, server_hostname="localhost")
+    client.sendall(b"ping!")
+    answer = client.recv(5)
+    version, cipher = client.version(), client.cipher()[0]
+    client.close()
+    thread.join(60)
+    listener.close()
+    assert got == [b"ping!"] and answer == b"pong!", (got, answer)
+    return "%s %s with localhost, certificate verified" % (version, cipher)
 
 @check("zoneinfo")
 def _():
     # The zoneinfo machinery (the C _zoneinfo and its TZif parser) on a rule with summer time.
-    import base64, io, zoneinfo
+    import zoneinfo
     from datetime import datetime, timedelta
-    zone = zoneinfo.ZoneInfo.from_file(io.BytesIO(base64.b64decode(EXPECT["tzif"])), key="Europe/Berlin")
+    with open(EXPECT["tzif"], "rb") as handle:  # a build-host path: qemu-user opens it there
+        zone = zoneinfo.ZoneInfo.from_file(handle, key="Europe/Berlin")
     summer = datetime(2024, 7, 1, 12, tzinfo=zone).utcoffset()
     winter = datetime(2024, 1, 1, 12, tzinfo=zone).utcoffset()
     assert (summer, winter) == (timedelta(hours=2), timedelta(hours=1)), (summer, winter)
@@ -297,8 +287,8 @@ def expectations(
         "imports": list(imports or []),
         "path": [str(p) for p in path],
         "skip": skip,
-        "tls": {"cert": TLS_CERT.read_text(), "key": TLS_KEY.read_text()},
-        "tzif": base64.b64encode(TZIF.read_bytes()).decode("ascii"),
+        "tls": {"cert": str(TLS_CERT), "key": str(TLS_KEY)},
+        "tzif": str(TZIF),
     }
 
 

@@ -48,7 +48,23 @@ class Finder(ModuleFinder):
             for new in set(self.modules) - before:
                 self.why.setdefault(new, caller.__name__ if caller is not None else "")
 
-finder = Finder(path=args["path"], excludes=args["excludes"])
+# What the application imports itself is never excluded: the excludes cut the stdlib's own
+# on-demand imports, not the application's.
+direct = set()
+for filename in args["app_files"]:
+    code = compile(open(filename).read() + "\n", filename, "exec")
+    scan = getattr(ModuleFinder, "scan_opcodes_25", None) or ModuleFinder.scan_opcodes
+    stack = [code]
+    while stack:
+        co = stack.pop()
+        stack.extend(c for c in co.co_consts if hasattr(c, "co_code"))
+        for what, found in scan(ModuleFinder(), co):
+            if what in ("import", "absolute_import"):
+                fromlist, name = found
+                direct.add(name)
+                direct.update("%s.%s" % (name, sub) for sub in (fromlist or ()) if sub != "*")
+excludes = [e for e in args["excludes"] if not any(d == e or d.startswith(e + ".") for d in direct)]
+finder = Finder(path=args["path"], excludes=excludes)
 absent = []
 for name in args["modules"]:
     try:
@@ -131,7 +147,16 @@ def closure_command(
         app_dir, app_modules = app_roots(app)
         path.insert(0, str(app_dir))
         roots += app_modules
-    args = {"path": path, "extension_suffixes": suffixes, "excludes": excludes, "modules": roots}
+    app_files = [
+        str(p) for p in ([app] if app is not None and app.is_file() else sorted(app.rglob("*.py")) if app else [])
+    ]
+    args = {
+        "path": path,
+        "extension_suffixes": suffixes,
+        "excludes": excludes,
+        "modules": roots,
+        "app_files": app_files,
+    }
     return [str(build_python), "-S", "-E", "-c", CLOSURE_SCRIPT, json.dumps(args)]
 
 

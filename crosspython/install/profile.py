@@ -124,6 +124,13 @@ def module_dropped(module: str, profile: Profile) -> str | None:
     return None
 
 
+def why_left_out(module: str, profile: Profile) -> str | None:
+    """Why an install of `profile` lacks `module`: it drops it, or its closure does not follow it."""
+    return module_dropped(module, profile) or next(
+        (why for pattern, why in profile.closure_excludes if _matches(module, pattern)), None
+    )
+
+
 def path_patterns(patterns: tuple[str, ...], short: str) -> tuple[str, ...]:
     return tuple(p.format(stdlib=pythontree.stdlib(short), version=short) for p in patterns)
 

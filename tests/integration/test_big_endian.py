@@ -13,7 +13,7 @@ import subprocess
 import pytest
 
 from crosspython.core.elf import read_header
-from tests.integration.test_cross_build import ARTIFACTS, invoke, verify_checks, verify_rows
+from tests.integration.test_cross_build import ARTIFACTS, installed_manifest, invoke, verify_checks, verify_rows
 
 pytestmark = pytest.mark.integration
 
@@ -53,7 +53,7 @@ def test_the_powerpc_rfs_is_the_toolchains_libc_plus_source_built_libraries(
         assert header is not None, path
         assert (header.machine, header.elf_class, header.endianness) == ("PPC", 32, "big"), path
     assert not list(RFS.rglob("*.la"))  # libtool archives name build-host paths
-    manifest = json.loads((ARTIFACTS / "logs" / CELL / "manifest.json").read_text())
+    manifest = json.loads(installed_manifest(RFS, CELL).read_text())
     assert manifest["inputs"]["triplet"] == TRIPLET
 
 
