@@ -150,7 +150,7 @@ def test_the_script_runs_under_python_2_7(matrix: Matrix) -> None:
 def test_2_7_runs_without_lzma_and_asyncio_and_without_minus_I(matrix: Matrix, tmp_path: Path) -> None:
     cell = matrix.cell(python="2.7", triplet="powerpc-linux-gnu", variant="default")
     cmd = verify_command(cell, tmp_path, "/usr/bin/qemu-ppc")
-    assert cmd[3:6] == [str(tmp_path / "usr/bin/python2.7"), "-E", "-s"]
+    assert cmd[3:7] == [str(tmp_path / "usr/bin/python2.7"), "-B", "-E", "-s"]  # -B: no byte-code written
     assert "lzma" not in expectations(cell)["checks"] and "asyncio" not in expectations(cell)["checks"]
 
 
