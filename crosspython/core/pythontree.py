@@ -28,6 +28,11 @@ def libpython_prefix(short: str) -> str:
     return f"usr/lib/libpython{short}"
 
 
+def is_config_dir(name: str) -> bool:
+    """The stdlib's build-settings directory: config-3.13-<multiarch>/, or 2.7's config/."""
+    return name == "config" or name.startswith("config-")
+
+
 def module_name(path: str | PurePath) -> str:
     """The module an extension file provides: `_ssl` for _ssl.cpython-313-arm-linux-gnueabihf.so."""
     return PurePath(path).name.split(".", 1)[0]

@@ -53,7 +53,7 @@ def stdlib_file(rel: str, short: str) -> StdlibFile | None:
     if not rel.startswith(root):
         return None
     parts = rel[len(root) :].split("/")
-    if parts[0] == "site-packages" or parts[0].startswith("config-"):
+    if parts[0] == "site-packages" or (len(parts) > 1 and pythontree.is_config_dir(parts[0])):
         return StdlibFile(None, "data")
     name = parts[-1]
     if parts[0] == "lib-dynload":
@@ -97,7 +97,7 @@ def category(rel: str, short: str, *, is_elf: bool = False) -> Category:
         return "headers and config"
     found = stdlib_file(rel, short)
     if found is not None:
-        if rel.startswith(pythontree.stdlib(short) + "/config-"):
+        if found.module is None and pythontree.is_config_dir(rel[len(pythontree.stdlib(short)) + 1 :].split("/")[0]):
             return "headers and config"
         if is_test(found.module):
             return "tests"
@@ -210,7 +210,7 @@ def modules_in(root: Path, short: str) -> list[str]:
     names: set[str] = set()
     stdlib = root / pythontree.stdlib(short)
     for dirpath, dirnames, filenames in os.walk(stdlib):
-        dirnames[:] = sorted(d for d in dirnames if d != "site-packages" and not d.startswith("config-"))
+        dirnames[:] = sorted(d for d in dirnames if d != "site-packages" and not pythontree.is_config_dir(d))
         for name in filenames:
             rel = str((Path(dirpath) / name).relative_to(root))
             found = stdlib_file(rel, short)

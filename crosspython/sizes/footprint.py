@@ -52,7 +52,9 @@ def top_packages(tree: Path, short: str, count: int = 15) -> list[tuple[str, int
     sizes: dict[str, int] = {}
     stdlib = tree / pythontree.stdlib(short)
     for dirpath, dirnames, filenames in os.walk(stdlib):
-        dirnames[:] = [d for d in dirnames if d not in ("lib-dynload", "site-packages") and not d.startswith("config-")]
+        dirnames[:] = [
+            d for d in dirnames if d not in ("lib-dynload", "site-packages") and not pythontree.is_config_dir(d)
+        ]
         for name in filenames:
             path = Path(dirpath) / name
             found = stdlib_file(str(path.relative_to(tree)), short)

@@ -207,3 +207,29 @@ def test_a_users_profile_is_one_more_table(tmp_path: Path) -> None:
     profiles = load_profiles(mine, require_default=False)
     kiosk = profiles["kiosk"]
     assert isinstance(kiosk, Profile) and kiosk.sources and kiosk.drop_modules == (("test", "not on the kiosk"),)
+
+
+def test_2_7_config_dir_and_windows_stubs_are_handled(matrix: Matrix, tmp_path: Path) -> None:
+    """2.7 keeps its build settings in config/ (not config-2.7-<multiarch>/), beside configparser-like names."""
+    root = tmp_path / "stage"
+    for rel in (
+        "usr/bin/python2.7",
+        "usr/lib/python2.7/config/libpython2.7.a",
+        "usr/lib/python2.7/config/Makefile",
+        "usr/lib/python2.7/ConfigParser.py",
+        "usr/lib/python2.7/distutils/command/wininst-9.0.exe",
+        "usr/lib/python2.7/distutils/command/build.py",
+    ):
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text("x")
+    selection = select(staged_entries(root), matrix.profile("standard"), "2.7")
+    kept = {rel for rel, kind in selection.kept if kind == "file"}
+    assert kept == {
+        "usr/bin/python2.7",
+        "usr/lib/python2.7/config/Makefile",
+        "usr/lib/python2.7/ConfigParser.py",
+        "usr/lib/python2.7/distutils/command/build.py",
+    }
+    assert category("usr/lib/python2.7/config/libpython2.7.a", "2.7") == "static libraries"
+    assert category("usr/lib/python2.7/config/Makefile", "2.7") == "headers and config"
+    assert category("usr/lib/python3.13/configparser.py", "3.13") == "stdlib sources"
