@@ -23,6 +23,7 @@ from ..core.layout import Layout
 from ..core.runner import Runner
 from ..core.stamps import Stamp, cached_step, fingerprint
 from ..matrix import Dep, DepBuild, DepsSpec, Target
+from ..rfs.confine import resolve
 from ..rfs.merge import merge, merge_problems, staged_entries
 from ..rfs.sysroot import libc_runtime
 from .native import ccache_env
@@ -335,9 +336,10 @@ def add_to_rfs(rfs: Path, seed: list[Path], plans: list[DepPlan], runner: Runner
             merge(stage, rfs, found)
         step.note(f"{', '.join(p.dep.name for p in plans)} merged into {rfs}")
         if not has_libc:
-            (rfs / "lib").mkdir(exist_ok=True)
+            lib = resolve(rfs, "lib")  # the board's /lib, through its links
+            lib.mkdir(exist_ok=True)
             for path in seed:
-                dest = rfs / "lib" / path.name
+                dest = lib / path.name
                 if not (dest.exists() or dest.is_symlink()):
                     _copy_entry(path, dest)
             step.note(f"{rfs} had no C run-time: {len(seed)} files of the tool-chain's libc copied into lib/")

@@ -10,6 +10,7 @@ one does not, and only that: a file changed since, or never ours, is left alone.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -18,9 +19,10 @@ from ..core.layout import Layout
 from ..core.locks import file_lock
 from ..core.runner import Runner, Step
 from ..core.stamps import fingerprint
-from ..rfs.merge import merge, merge_problems, staged_entries
+from ..rfs.confine import RfsEscape, inside
+from ..rfs.merge import merge, merge_problems, remove, staged_entries
 from .board import BoardPlan, BoardReport, run_board
-from .manifest import Manifest, files_of, read_manifest, write_manifest
+from .manifest import Manifest, ManifestFile, files_of, read_manifest, write_manifest
 from .stage import InstallPlan, require_built, run_stage
 
 
@@ -100,18 +102,26 @@ def _remove_stale(previous: list[Manifest], current: Manifest, rfs: Path, step: 
     wanted = {f.path for f in current.files}
     removed: list[Path] = []
     changed: list[str] = []
-    for rel in sorted({e.path for m in previous for e in m.files} - wanted):
-        path = rfs / rel
+    records: dict[str, list[tuple[Manifest, ManifestFile]]] = {}
+    for m in previous:
+        for e in m.files:
+            records.setdefault(e.path, []).append((m, e))
+    for rel in sorted(set(records) - wanted):
+        try:
+            path = inside(rfs, rel)
+        except RfsEscape:
+            changed.append(rel)  # now behind a link that leaves the RFS: not ours to follow
+            continue
         if not (path.exists() or path.is_symlink()):
             continue
-        if any(m.still_installed(rfs, e) for m in previous for e in m.files if e.path == rel):
-            path.unlink()
-            removed.append(path)
+        if any(m.still_installed(rfs, e) for m, e in records[rel]):
+            removed.append(remove(rfs, rel))
         else:
             changed.append(rel)
     emptied = 0
     for parent in sorted({p.parent for p in removed}, key=lambda p: len(p.parts), reverse=True):
-        while parent != rfs and rfs in parent.parents and parent.is_dir() and not any(parent.iterdir()):
+        root = Path(os.path.realpath(rfs))
+        while parent != root and root in parent.parents and parent.is_dir() and not any(parent.iterdir()):
             parent.rmdir()
             emptied += 1
             parent = parent.parent

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from ..core.files import sha256_of, write_json_atomic
+from ..rfs.confine import RfsEscape, RfsView, inside
 from ..rfs.merge import Entry
 
 
@@ -61,11 +62,11 @@ class Manifest:
 
         One lstat per entry, on plain strings: an unchanged install's rerun checks thousands of files.
         """
-        root = os.fspath(rfs)
+        view = RfsView(rfs)
         for entry in self.files:
             try:
-                st = os.lstat(os.path.join(root, entry.path))
-            except OSError:
+                st = os.lstat(view.inside(entry.path))
+            except (OSError, RfsEscape):
                 return False
             if entry.kind == "file" and (not stat.S_ISREG(st.st_mode) or st.st_size != entry.size):
                 return False
@@ -75,7 +76,7 @@ class Manifest:
 
     def still_installed(self, rfs: Path, entry: ManifestFile) -> bool:
         """`entry` is in `rfs` as this install left it (same content, or the same link)."""
-        path = rfs / entry.path
+        path = inside(rfs, entry.path)
         if entry.kind == "link":
             return path.is_symlink() and os.readlink(path) == entry.target
         return (

@@ -10,6 +10,8 @@ import shutil
 from pathlib import Path
 from typing import Literal
 
+from .confine import RfsEscape, inside, resolve
+
 # What a staged entry is; a symlinked directory stays a link (it is not descended into).
 EntryKind = Literal["dir", "file", "link"]
 Entry = tuple[str, EntryKind]
@@ -34,17 +36,38 @@ def staged_entries(stage: Path) -> list[Entry]:
     return entries
 
 
+def destination(rfs: Path, rel: str, kind: EntryKind) -> Path:
+    """Where an entry lands in `rfs`, resolved as the board resolves it (rfs/confine.py): a directory
+    is followed through links (the board's `lib -> usr/lib`); a file or link replaces what is there."""
+    return resolve(rfs, rel) if kind == "dir" else inside(rfs, rel)
+
+
 def merge_problems(stage: Path, rfs: Path, entries: list[Entry]) -> list[str]:
     """A dry run of the merge: what would stop it, found before anything is written."""
     problems: list[str] = []
     if not os.access(rfs, os.W_OK | os.X_OK):
         return [f"{rfs} is not writable by this user (crosspython never uses sudo)"]
+    planned: set[Path] = set()  # directories the merge will make
+    blocked: set[Path] = set()  # directories that cannot be made: what goes in them is not named again
     for rel, kind in entries:
-        dest = rfs / rel
+        try:
+            dest = destination(rfs, rel, kind)
+        except RfsEscape as exc:
+            problems.append(exc.message)
+            continue
+        if dest.parent in blocked:
+            blocked.add(dest)
+            continue
         exists = dest.is_symlink() or dest.exists()
         if not exists:
+            if not (dest.parent.is_dir() or dest.parent in planned):
+                blocked.add(dest)
+                problems.append(f"{rel} leads to {dest} through the RFS's links, and the RFS has no {dest.parent}")
+            elif kind == "dir":
+                planned.add(dest)
             continue
         if kind == "dir" and not dest.is_dir():
+            blocked.add(dest)
             problems.append(f"{dest} is a file, but a directory must be installed there")
         elif kind == "dir" and not os.access(dest, os.W_OK | os.X_OK):
             problems.append(f"{dest} is not writable by this user")
@@ -54,13 +77,17 @@ def merge_problems(stage: Path, rfs: Path, entries: list[Entry]) -> list[str]:
 
 
 def merge(stage: Path, rfs: Path, entries: list[Entry]) -> None:
-    """Copy the staged tree into the RFS; each file lands by an atomic rename."""
+    """Copy the staged tree into the RFS; each file lands by an atomic rename.
+
+    Every destination is resolved inside the RFS first: nothing is written through a link as the
+    build host would follow it.
+    """
     for rel, kind in entries:
         src = stage / rel
-        dest = rfs / rel
+        dest = destination(rfs, rel, kind)
         if kind == "dir":
             dest.mkdir(exist_ok=True)
-            shutil.copystat(src, dest)
+            shutil.copystat(src, dest, follow_symlinks=False)
             continue
         tmp = dest.with_name(f".{dest.name}{TMP_SUFFIX}")
         if tmp.is_symlink() or tmp.exists():
@@ -68,5 +95,13 @@ def merge(stage: Path, rfs: Path, entries: list[Entry]) -> None:
         if kind == "link":
             tmp.symlink_to(os.readlink(src))
         else:
-            shutil.copy2(src, tmp)
+            shutil.copy2(src, tmp, follow_symlinks=False)
         os.replace(tmp, dest)
+
+
+def remove(rfs: Path, rel: str) -> Path:
+    """Remove the entry `rel` of `rfs` (a file or a link, never what a link points to); returns
+    where it was, resolved inside the RFS."""
+    path = inside(rfs, rel)
+    path.unlink()
+    return path

@@ -46,6 +46,11 @@ class Footprint:
     def group(self) -> str:
         return f"{self.tag}-{self.triplet}"
 
+    @property
+    def for_app(self) -> bool:
+        """Made with --app: one application's closure, not the profile's own footprint."""
+        return "-app-" in self.profile
+
 
 def top_packages(tree: Path, short: str, count: int = 15) -> list[tuple[str, int]]:
     """The `count` largest top-level stdlib packages and modules of a tree (zip members by compressed size)."""
@@ -75,6 +80,7 @@ def top_packages(tree: Path, short: str, count: int = 15) -> list[tuple[str, int
 def startup_time(qemu: str, rfs: Path, tree: Path, interpreter: str, flags: tuple[str, ...]) -> float:
     """`python -c pass` of the tree's interpreter under qemu-user (libraries from `rfs`): median of 5, seconds."""
     command = [qemu, "-L", str(rfs), str(tree / interpreter), *flags, "-c", "pass"]
+    subprocess.run(command, check=True, capture_output=True, timeout=120)  # warm-up: page cache, not timed
     runs = []
     for _ in range(STARTUP_RUNS):
         started = time.perf_counter()
@@ -102,9 +108,12 @@ def measure_footprints(
         version = matrix.version(record.python)
         tree = board / "tree"
         categories = {c: v for c, v in footprint(tree, version.short).items()}
-        seconds = None
         if startup is not None:
-            seconds = _cached_startup(board, stamp.fingerprint, startup, version.interpreter, version.interpreter_flags)
+            seconds: float | None = _cached_startup(
+                board, stamp.fingerprint, startup, version.interpreter, version.interpreter_flags
+            )
+        else:
+            seconds = _last_startup(board, stamp.fingerprint)
         found.append(
             Footprint(
                 cell=record.cell,
@@ -133,8 +142,17 @@ def _cached_startup(
     except (FileNotFoundError, ValueError, KeyError):
         pass
     seconds = startup_time(qemu, rfs, board / "tree", interpreter, flags)
-    cache.write_text(json.dumps({"key": key, "seconds": seconds}) + "\n")
+    cache.write_text(json.dumps({"key": key, "tree": tree_id, "seconds": seconds}) + "\n")
     return seconds
+
+
+def _last_startup(board: Path, tree_id: str) -> float | None:
+    """The start-up time measured last for this very tree (by an earlier `sizes --startup`), if any."""
+    try:
+        data = json.loads((board / "startup.json").read_text())
+        return float(data["seconds"]) if data.get("tree") == tree_id else None
+    except (FileNotFoundError, ValueError, KeyError, TypeError):
+        return None
 
 
 def to_json(footprints: list[Footprint]) -> list[dict[str, object]]:

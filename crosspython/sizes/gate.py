@@ -85,7 +85,8 @@ def current_tracked(
     """What the gate compares: per cell, its stripped ELF sizes and each measured profile's installed total."""
     current = {m.cell: tracked(m, matrix.version(m.python).required_modules) for m in measurements if m.stripped}
     for f in footprints or []:
-        current.setdefault(f.cell, {})[f"installed total (profile {f.profile})"] = f.total
+        if not f.for_app:  # an application's closure is the application's, not the profile's
+            current.setdefault(f.cell, {})[f"installed total (profile {f.profile})"] = f.total
     return current
 
 
