@@ -19,7 +19,7 @@ from invoke.exceptions import Exit
 from invoke.tasks import task
 
 from crosspython import pipeline
-from crosspython.cli import HELP, errors_as_messages, session_for
+from crosspython.cli import HELP, errors_as_messages, parse_threshold, session_for
 from crosspython.core.layout import PROJECT_ROOT
 from crosspython.matrix import load_matrix
 
@@ -41,7 +41,7 @@ def cross(
     variant: str | None = None,
     rfs: str | None = None,
     toolchain: str | None = None,
-    jobs: int = 0,
+    jobs: str | None = None,
     verbose: bool = False,
 ) -> None:
     """Configure and build CPython for the target, out of tree (fetches, builds native, provisions RFS as needed)."""
@@ -53,7 +53,7 @@ def cross(
 
 @task(auto_shortflags=False, help=help_for("python", "jobs", "verbose"))
 @errors_as_messages
-def native(c: Context, python: str | None = None, jobs: int = 0, verbose: bool = False) -> None:
+def native(c: Context, python: str | None = None, jobs: str | None = None, verbose: bool = False) -> None:
     """Build the build-host interpreter (once per CPython version, shared by every target and variant)."""
     pipeline.build_native(session_for(c, python=python, jobs=jobs, verbose=verbose))
 
@@ -210,7 +210,7 @@ def deps(
     triplet: str | None = None,
     rfs: str | None = None,
     toolchain: str | None = None,
-    jobs: int = 0,
+    jobs: str | None = None,
     verbose: bool = False,
 ) -> None:
     """Cross-build zlib, bzip2, xz, libffi, sqlite, OpenSSL from pinned sources (matrix/deps.toml) into the RFS."""
@@ -234,7 +234,7 @@ def plan(
     variant: str | None = None,
     rfs: str | None = None,
     toolchain: str | None = None,
-    jobs: int = 0,
+    jobs: str | None = None,
 ) -> None:
     """Print what `cross` would run for a cell (configure line, environment, config.site); runs nothing."""
     s = session_for(c, python=python, triplet=triplet, variant=variant, rfs=rfs, toolchain=toolchain, jobs=jobs)
@@ -272,7 +272,7 @@ def test_target(
     triplet: str | None = None,
     variant: str | None = None,
     rfs: str | None = None,
-    jobs: int = 0,
+    jobs: str | None = None,
     verbose: bool = False,
 ) -> None:
     """Run CPython's regression tests on the target under qemu-user (binfmt_misc for child processes)."""
@@ -297,7 +297,7 @@ def sizes(
     check: bool = False,
     update_baseline: bool = False,
     baseline: str = "",
-    threshold: float = -1.0,
+    threshold: str | None = None,
     startup: bool = False,
     triplet: str | None = None,
     rfs: str | None = None,
@@ -312,7 +312,7 @@ def sizes(
         check=check,
         update_baseline=update_baseline,
         baseline=Path(baseline) if baseline else None,
-        threshold=None if threshold < 0 else threshold,
+        threshold=parse_threshold(threshold),
         startup=startup,
     )
 

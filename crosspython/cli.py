@@ -11,7 +11,10 @@ the RFS, the recipe's `RFS` variable.
 from __future__ import annotations
 
 import functools
+import signal
+import threading
 from collections.abc import Callable
+from types import FrameType
 from typing import Any, TypeVar
 
 from invoke.context import Context
@@ -19,7 +22,7 @@ from invoke.exceptions import Exit
 from invoke.executor import Executor
 from invoke.parser.context import ParserContext
 
-from .core.errors import CrossPythonError
+from .core.errors import ConfigError, CrossPythonError
 from .session import Options, Session, resolve
 
 # Options that, given once, apply to every task of a task chain that takes them.
@@ -43,7 +46,7 @@ HELP = {
     "rfs": "the board's root file system on this host (default: $RFS, else artifacts/rfs/<triplet> "
     "provisioned by `rfs`: Debian packages, or `deps` where Debian has none)",
     "toolchain": "your own tool-chain: its bin/ directory or its <prefix>-gcc (default: <triplet>-gcc on PATH)",
-    "jobs": "parallel make jobs (default 0: number of CPUs)",
+    "jobs": "parallel make jobs, a whole number >= 1 (default: the number of CPUs)",
     "verbose": "stream every command's output, not just the step headers",
     "profile": "install profile from matrix/profiles.toml: full, standard (default) or minimal, or your own",
     "profiles": "a TOML file of your own [profiles.<name>] tables (added to matrix/profiles.toml's)",
@@ -104,6 +107,7 @@ def errors_as_messages(func: F) -> F:
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        stop_on_signals()
         try:
             return func(*args, **kwargs)
         except CrossPythonError as exc:
@@ -126,9 +130,34 @@ def session_for(c: Context, **given: Any) -> Session:
 
 def options_from(given: dict[str, Any], *, config: dict[str, Any]) -> Session:
     known = {k: v for k, v in given.items() if k in Options.__dataclass_fields__}
-    # bool and int flags cannot be None in Invoke: False and 0 mean "not given" here.
+    # bool flags cannot be None in Invoke: False means "not given" here.
     if not known.get("verbose"):
         known["verbose"] = None
-    if not known.get("jobs"):
-        known["jobs"] = None
     return resolve(Options(**known), config=config)
+
+
+def parse_threshold(value: str | None) -> float | None:
+    """--threshold: a percentage >= 0, or None (the baseline's)."""
+    if value is None or value == "":
+        return None
+    try:
+        threshold = float(value)
+    except ValueError:
+        raise ConfigError(f"--threshold must be a number (percent), got {value!r}") from None
+    if not threshold >= 0:  # also NaN
+        raise ConfigError(f"--threshold must be >= 0 (percent of growth allowed), got {value!r}")
+    return threshold
+
+
+def _interrupted(signum: int, frame: FrameType | None) -> None:
+    # Unwinds like Ctrl-C: the runner then ends the running command's whole process group, steps
+    # leave nothing that a rerun would trust, locks are released, a binfmt rule is removed.
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
+def stop_on_signals() -> None:
+    """SIGTERM and SIGHUP stop crosspython as Ctrl-C does (Python's default for them is to die on the
+    spot, leaving `make` and its compilers running)."""
+    if threading.current_thread() is threading.main_thread():
+        for signum in (signal.SIGTERM, signal.SIGHUP):
+            signal.signal(signum, _interrupted)

@@ -8,6 +8,7 @@ names the file and the key.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import functools
 import re
 import sys
@@ -274,7 +275,9 @@ def _lookup(table: dict[str, T], key: str, what: str, where: str) -> T:
         return table[key]
     except KeyError:
         known = ", ".join(sorted(table)) or "(none)"
-        raise ConfigError(f"unknown {what} {key!r}", hint=f"known: {known} (add one in {where})") from None
+        close = difflib.get_close_matches(key, list(table), n=1, cutoff=0.6)
+        guess = f"did you mean {close[0]!r}? " if close else ""
+        raise ConfigError(f"unknown {what} {key!r}", hint=f"{guess}known: {known} (add one in {where})") from None
 
 
 class Fields:

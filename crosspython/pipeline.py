@@ -27,6 +27,9 @@ from .build.toolchain import (
     require_host_tools,
     require_qemu,
 )
+from .build.toolchain import (
+    check_target as check_toolchain_target,
+)
 from .check import targettest
 from .check.verify import CheckResult, modules_to_import, run_verify
 from .core.errors import ConfigError, TargetTestsFailed, VerifyFailed
@@ -41,6 +44,8 @@ from .install.profile import modules_in, why_left_out
 from .install.stage import InstallPlan, plan_install, require_built, run_stage
 from .matrix import DebianSource, Dep, Target, Version
 from .rfs import provision
+from .rfs.linkfarm import describe_farm, make_farm
+from .rfs.sysroot import check_target as check_rfs_target
 from .rfs.sysroot import inspect_rfs
 from .session import Session
 
@@ -168,6 +173,9 @@ def plan_cell(session: Session, *, build: bool) -> CrossPlan:
     """The cross plan of the session's cell; with build=True its prerequisites are built first."""
     target = session.cell.target
     toolchain = find_toolchain(target, session.toolchain)
+    check_toolchain_target(toolchain, target, session.layout.toolchain_checks)
+    if not session.rfs_is_default:
+        check_rfs_target(session.rfs, target)  # before anything is built for it
     require_host_tools("make", "pkg-config")
     if build:
         native_plan = build_native(session)
@@ -177,6 +185,7 @@ def plan_cell(session: Session, *, build: bool) -> CrossPlan:
         rfs_dir = session.rfs
     source_dir = native_plan.source_dir
     rfs_layout = inspect_rfs(rfs_dir, target.triplet)
+    farm_dirs = make_farm(rfs_layout, session.layout.link_farm(rfs_dir))
     if not rfs_layout.has_libc:
         deps.libc_dir(toolchain, target)  # the tool-chain's own libc must do: fail now, naming its package
     return plan_cross(
@@ -194,6 +203,8 @@ def plan_cell(session: Session, *, build: bool) -> CrossPlan:
         host_pkg_config=shutil.which("pkg-config") or "pkg-config",
         host_path=os.environ.get("PATH", ""),
         rfs_fingerprint=provision.rfs_fingerprint(rfs_dir),
+        farm_dirs=farm_dirs,
+        farm=describe_farm(farm_dirs),
         toolchain_dirs=toolchain.own_dirs(),
     )
 
@@ -290,6 +301,7 @@ def verify(session: Session, *, expect_profile: bool = False) -> list[CheckResul
         skipped=skipped,
         profile=profile.name if profile else "",
         dropped_because=lambda module: why_left_out(module, profile) if profile else None,
+        changed=manifest.changed_in(session.rfs) if manifest is not None else None,
     )
 
 
@@ -372,8 +384,9 @@ def test_target(
     if names == ["all"]:
         names = []  # regrtest runs the whole suite when given no names
     layout = session.layout
+    name = f"{cell.target.qemu}-{fingerprint({'rfs': str(session.rfs)})}"
     wrapper = targettest.write_wrapper(
-        layout.binfmt_wrapper(f"{cell.target.qemu}-{fingerprint({'rfs': str(session.rfs)})}"), qemu, session.rfs
+        targettest.wrapper_dir(layout.binfmt_wrapper("x").parent) / name, qemu, session.rfs
     )
     junit = layout.target_tests_junit(cell)
     record = junit.with_suffix(".json")

@@ -24,7 +24,7 @@ class Options:
     variant: str | None = None
     rfs: str | None = None
     toolchain: str | None = None
-    jobs: int | None = None
+    jobs: int | str | None = None
     verbose: bool | None = None
     artifacts: str | None = None
     debian_mirror: str | None = None
@@ -88,9 +88,11 @@ def resolve(options: Options, *, config: dict[str, object] | None = None, matrix
     try:
         jobs = int(str(jobs_value))
     except ValueError:
-        raise ConfigError(f"--jobs must be a number, got {jobs_value!r}") from None
+        raise ConfigError(f"--jobs must be a whole number, got {jobs_value!r}", hint="e.g. --jobs 2") from None
     if jobs < 1:
-        raise ConfigError(f"--jobs must be at least 1, got {jobs}")
+        raise ConfigError(
+            f"--jobs must be at least 1, got {jobs}", hint="e.g. --jobs 2, or leave it out for one per CPU"
+        )
     toolchain = pick("toolchain", None)
     mirror = pick("debian_mirror", None)
     runner = Runner(log_root=layout.logs, verbose=bool(pick("verbose", False)))

@@ -18,7 +18,7 @@ from typing import Any
 from ..core.errors import BuildIncomplete
 from ..core.files import remove_tree, write_if_different
 from ..core.layout import Layout
-from ..core.runner import Runner
+from ..core.runner import Runner, Step
 from ..core.stamps import Stamp, cached_step
 from ..fetch.sources import source_inputs
 from ..matrix import Cell
@@ -57,6 +57,8 @@ class CrossPlan:
     sysroot: bool
     inputs: dict[str, Any]
     toolchain_dirs: tuple[Path, ...] = ()  # the cross compiler's own include/lib directories
+    readelf: str = "readelf"  # the tool-chain's: what the build's extension modules link
+    rfs_lib_dirs: tuple[Path, ...] = ()  # where the RFS's shared libraries are (the farm's first)
 
     @property
     def env_dict(self) -> dict[str, str]:
@@ -78,6 +80,8 @@ def plan_cross(
     host_pkg_config: str,
     host_path: str,
     rfs_fingerprint: str,
+    farm_dirs: tuple[Path, ...] = (),
+    farm: list[str] | None = None,
     toolchain_dirs: tuple[Path, ...] = (),
     build_python_dir: Path | None = None,
 ) -> CrossPlan:
@@ -89,7 +93,8 @@ def plan_cross(
     build_dir = layout.cross_dir(cell)
     cc = str(toolchain.tool("gcc"))
     cppflags: list[str] = []
-    ldflags: list[str] = []
+    # The link farm first: the RFS's absolute .so links, as the board resolves them (rfs/linkfarm.py).
+    ldflags: list[str] = [f"-L{d}" for d in farm_dirs] + [f"-Wl,-rpath-link,{d}" for d in farm_dirs]
     if rfs.has_libc:
         # The RFS is a whole sysroot: headers, libc and libraries all come from it.
         cc += f" --sysroot={rfs.root}"
@@ -153,6 +158,8 @@ def plan_cross(
         "config_site": site,
         "toolchain": toolchain_version,
         "rfs": rfs_fingerprint,
+        # Only when there is a farm: builds against an RFS without one keep their fingerprints.
+        **({"link_farm": farm} if farm else {}),
         "pkg_config_libdir": env["PKG_CONFIG_LIBDIR"],
     }
     return CrossPlan(
@@ -166,7 +173,38 @@ def plan_cross(
         sysroot=rfs.has_libc,
         inputs=inputs,
         toolchain_dirs=toolchain_dirs,
+        readelf=str(toolchain.tool("readelf")),
+        rfs_lib_dirs=(*farm_dirs, *rfs.lib_dirs),
     )
+
+
+# The shared library each extension module links when the RFS has it (its name without .so).
+MODULE_SHARED_LIBRARIES: dict[str, str] = {
+    "_ssl": "libssl",
+    "_hashlib": "libcrypto",
+    "zlib": "libz",
+    "_ctypes": "libffi",
+    "_sqlite3": "libsqlite3",
+    "_bz2": "libbz2",
+    "bz2": "libbz2",  # 2.7's name
+    "_lzma": "liblzma",
+}
+
+
+def static_links(plan: CrossPlan, step: Step) -> list[str]:
+    """Extension modules that linked a library statically although the RFS has its shared one
+    (the sign of an RFS link the linker could not follow: rfs/linkfarm.py)."""
+    built = built_modules(plan.build_dir)
+    found = []
+    for module, library in MODULE_SHARED_LIBRARIES.items():
+        path = built.get(module)
+        shared = next((p for d in plan.rfs_lib_dirs for p in sorted(d.glob(f"{library}.so*")) if p.exists()), None)
+        if path is None or shared is None:
+            continue
+        dynamic = step.run([plan.readelf, "-d", path], check=False).output
+        if f"[{library}.so" not in dynamic:
+            found.append(f"{module} links {library} statically, although the RFS has {shared}")
+    return found
 
 
 def check_required_modules(plan: CrossPlan, make_log: Path) -> None:
@@ -251,6 +289,8 @@ def run_cross(plan: CrossPlan, runner: Runner, layout: Layout) -> None:
             step.run(plan.make, cwd=plan.build_dir, env=env)
             check_required_modules(plan, step.log)
             check_no_host_paths(plan, step.log)
+            for line in static_links(plan, step):
+                step.note(f"warning: {line}")
             step.note(f"required modules present: {', '.join(plan.cell.version.required_modules)}")
 
     # Two runs of the same cell would share a build directory: the second waits.

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import functools
+import hashlib
 import os
 import shutil
 import subprocess
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..core.elf import ElfHeader, describe, read_header
 from ..core.errors import ConfigError, CrossPythonError, ToolMissing
 from ..matrix import Target
 
@@ -170,3 +173,39 @@ def _installed(package: str) -> bool:
         return False  # not a Debian system: the package is reported missing, and setup names it
     out = subprocess.run(["dpkg-query", "-W", "-f=${Status}", package], capture_output=True, text=True, check=False)
     return out.returncode == 0 and out.stdout.strip().endswith(" installed")
+
+
+def check_target(toolchain: Toolchain, target: Target, cache_dir: Path) -> None:
+    """Refuse, in a second, a tool-chain that does not compile for `target`: the ELF header of a test
+    object must be the target's (machine, class, endianness). Cached per compiler and version."""
+    gcc = str(toolchain.tool("gcc"))
+    want = ElfHeader(target.elf_machine, target.elf_class, target.endianness)
+    key = hashlib.sha256(f"{gcc}|{compiler_version(gcc)}|{want}".encode()).hexdigest()[:16]
+    ok = cache_dir / f"{key}.ok"
+    if ok.is_file():
+        return
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=cache_dir) as tmp:
+        obj = Path(tmp) / "probe.o"
+        done = subprocess.run(
+            [gcc, "-c", "-x", "c", "-", "-o", str(obj)],
+            input="int crosspython_probe;\n",
+            capture_output=True,
+            text=True,
+        )
+        header = read_header(obj) if done.returncode == 0 else None
+    dumped = _ask(gcc, "-dumpmachine")
+    if header is None:
+        raise ConfigError(
+            f"the tool-chain {gcc} ({dumped or 'no -dumpmachine'}) cannot compile a test file: "
+            + done.stderr.strip()[:300],
+            hint="point --toolchain at a cross tool-chain for this target",
+        )
+    if header != want:
+        raise ConfigError(
+            f"the tool-chain {gcc} builds for {describe(header)} (-dumpmachine: {dumped}), "
+            f"but {target.triplet} is {describe(want)}",
+            hint=f"give the tool-chain of {target.triplet} (`--toolchain`), "
+            "or the target that tool-chain is for (`--triplet`)",
+        )
+    ok.write_text(f"{gcc} {dumped} {describe(header)}\n")

@@ -136,36 +136,69 @@ def existing_rule(root: Path, target: Target) -> str | None:
 WRAPPER_C = r"""
 /* crosspython binfmt_misc interpreter: run the target program under qemu-user with -L <RFS>.
  * A compiled exec, not a shell script: the child's environment passes through untouched (a shell
- * adds PWD and drops variables it cannot decode, which the subprocess tests notice). */
+ * adds PWD and drops variables it cannot decode, which the subprocess tests notice).
+ * Which qemu and which RFS are read from <this program>.conf (two lines), never compiled in. */
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
+static int line(FILE *f, char *buf, size_t size) {
+    if (!fgets(buf, (int)size, f)) return 0;
+    size_t n = strlen(buf);
+    if (n == 0 || buf[n - 1] != '\n') return 0;
+    buf[n - 1] = '\0';
+    return 1;
+}
 int main(int argc, char **argv) {
+    static char self[4096], conf[4120], qemu[4096], rfs[4096];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n <= 0) return 127;
+    self[n] = '\0';
+    snprintf(conf, sizeof conf, "%s.conf", self);
+    FILE *f = fopen(conf, "r");
+    if (!f || !line(f, qemu, sizeof qemu) || !line(f, rfs, sizeof rfs)) return 127;
+    fclose(f);
     char **args = calloc((size_t)argc + 3, sizeof *args);
     if (!args) return 127;
-    args[0] = QEMU; args[1] = "-L"; args[2] = RFS;
+    args[0] = qemu; args[1] = "-L"; args[2] = rfs;
     for (int i = 1; i < argc; i++) args[i + 2] = argv[i];
-    execv(QEMU, args);
+    execv(qemu, args);
     return 127;
 }
 """
+# As root, the wrapper (which the kernel runs for every target program) lives where only root can
+# write: /var/lib/crosspython, not in an artifacts directory that others might be able to change.
+ROOT_WRAPPER_DIR = Path("/var/lib/crosspython/binfmt")
+
+
+def wrapper_dir(fallback: Path) -> Path:
+    return ROOT_WRAPPER_DIR if os.geteuid() == 0 else fallback
 
 
 def write_wrapper(path: Path, qemu: str, rfs: Path, cc: str = "gcc") -> Path:
-    """Compile the binfmt interpreter for (qemu, rfs) into `path` (once; the build host's gcc)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Compile the binfmt interpreter into `path` (once: its source names no path) and write its
+    configuration, `path`.conf: the qemu to run and the RFS to give it."""
+    for what, value in (("qemu", qemu), ("RFS", str(rfs))):
+        if "\n" in value or "\0" in value:
+            raise ConfigError(f"the {what} path {value!r} holds a newline: the binfmt wrapper cannot take it")
+    for directory in reversed((path.parent, *path.parent.parents)):
+        if directory.exists():
+            continue
+        directory.mkdir(mode=0o755)
     source = path.with_suffix(".c")
-    text = WRAPPER_C
-    if path.is_file() and source.is_file() and source.read_text() == text + f"// {qemu} {rfs}\n":
-        return path
-    source.write_text(text + f"// {qemu} {rfs}\n")
-    done = subprocess.run(
-        [cc, "-O2", f'-DQEMU="{qemu}"', f'-DRFS="{rfs}"', "-o", str(path), str(source)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if done.returncode != 0:
-        raise ConfigError(f"could not build the binfmt wrapper: {done.stderr.strip()[:300]}")
+    if not (path.is_file() and source.is_file() and source.read_text() == WRAPPER_C):
+        source.write_text(WRAPPER_C)
+        done = subprocess.run([cc, "-O2", "-o", str(path), str(source)], capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            raise ConfigError(f"could not build the binfmt wrapper: {done.stderr.strip()[:300]}")
+        path.chmod(0o755)
+    conf = path.with_name(path.name + ".conf")
+    text = f"{qemu}\n{rfs}\n"
+    if not conf.is_file() or conf.read_text() != text:
+        tmp = conf.with_name(conf.name + ".tmp")
+        tmp.write_text(text)
+        tmp.chmod(0o644)
+        os.replace(tmp, conf)
     return path
 
 
@@ -202,6 +235,7 @@ def binfmt(
             return
         mounted = True
     try:
+        stale = remove_stale_rules(root)
         found = existing_rule(root, target)
         if found:
             yield Registration("binfmt", rule=found, note=f"existing binfmt rule {found!r} used and left alone")
@@ -211,20 +245,36 @@ def binfmt(
         except OSError as exc:
             yield Registration("single-process", note=f"cannot register a binfmt rule: {exc.strerror or exc}")
             return
-        previous = signal.getsignal(signal.SIGTERM)
+        previous = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGHUP)}
 
         def on_term(signum: int, frame: FrameType | None) -> None:
             raise KeyboardInterrupt  # unwinds through the finally below
 
-        signal.signal(signal.SIGTERM, on_term)
+        for signum in previous:
+            signal.signal(signum, on_term)
+        note = f"binfmt rule {name!r} registered" + (f" (stale rules removed: {', '.join(stale)})" if stale else "")
         try:
-            yield Registration("binfmt", rule=name, ours=True, note=f"binfmt rule {name!r} registered")
+            yield Registration("binfmt", rule=name, ours=True, note=note)
         finally:
-            signal.signal(signal.SIGTERM, previous)
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
             remove_rule(root, name)
     finally:
         if mounted:
             subprocess.run(["umount", str(root)], capture_output=True, check=False)
+
+
+def remove_stale_rules(root: Path) -> list[str]:
+    """Remove the crosspython-*-<pid> rules of processes that are gone (killed with SIGKILL): a stale
+    rule is never adopted, its wrapper's RFS may be long gone."""
+    removed = []
+    for entry in sorted(root.glob("crosspython-*")) if root.is_dir() else []:
+        pid = entry.name.rsplit("-", 1)[-1]
+        if not pid.isdigit() or Path(f"/proc/{pid}").exists():
+            continue
+        remove_rule(root, entry.name)
+        removed.append(entry.name)
+    return removed
 
 
 def remove_rule(root: Path, name: str) -> None:

@@ -429,6 +429,7 @@ def run_verify(
     skipped: dict[str, str] | None = None,
     profile: str = "",
     dropped_because: Callable[[str], str | None] = lambda module: None,
+    changed: list[str] | None = None,
 ) -> list[CheckResult]:
     """Run the checks under qemu-user and write their record; raise VerifyFailed unless every one passed.
 
@@ -444,6 +445,17 @@ def run_verify(
         # Emulated start-up and imports take seconds; allow plenty.
         result = step.run(verify_command(cell, rfs, qemu, imports, installed, path), check=False, timeout=900)
         results = explain(parse_results(result.output), dropped_because)
+        if changed is not None:
+            # The RFS against the install's manifest: every file's size and sha256, every link's target.
+            more = " ..." if len(changed) > 10 else ""
+            results.insert(
+                0,
+                CheckResult("installed files", True, "all as installed (manifest)")
+                if not changed
+                else CheckResult(
+                    "installed files", False, f"{len(changed)} changed since install: {', '.join(changed[:10])}{more}"
+                ),
+            )
         seen = {r.name for r in results}
         for name in cell.version.checks:
             if name not in seen:

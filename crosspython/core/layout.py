@@ -110,6 +110,15 @@ class Layout:
         """`nox -s matrix`: one result record per cell."""
         return self.root / "matrix"
 
+    def link_farm(self, rfs: Path) -> Path:
+        """The RFS's absolute library links, resolved as the board does, for the linker (rfs/linkfarm.py)."""
+        return self.root / "linkfarm" / rfs_key(rfs)
+
+    @property
+    def toolchain_checks(self) -> Path:
+        """Tool-chains found to compile for a target (one file each: the check is not repeated)."""
+        return self.root / "toolchains"
+
     def lock(self, name: str) -> Path:
         return self.root / "locks" / f"{name}.lock"
 

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TextIO
 
 from .errors import StepFailed, ToolMissing
+from .locks import held_fds
 
 TAIL_LINES = 25
 
@@ -111,6 +112,7 @@ class Step:
                     encoding="utf-8",
                     errors="replace",
                     start_new_session=True,  # so Ctrl-C/timeout can end the whole process group
+                    pass_fds=held_fds(),  # the held locks live as long as the command does
                 )
             except FileNotFoundError:
                 raise ToolMissing(argv[0], None, extra=f"needed by step {self.name}") from None

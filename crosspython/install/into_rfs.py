@@ -14,13 +14,14 @@ import os
 from pathlib import Path
 from typing import Any
 
+from ..build.cross import cross_lock
 from ..core.errors import ConfigError
 from ..core.layout import Layout
 from ..core.locks import file_lock
 from ..core.runner import Runner, Step
 from ..core.stamps import fingerprint
 from ..rfs.confine import RfsEscape, inside
-from ..rfs.merge import merge, merge_problems, remove, staged_entries
+from ..rfs.merge import clean_leftovers, merge, merge_problems, remove, staged_entries
 from .board import BoardPlan, BoardReport, run_board
 from .manifest import Manifest, ManifestFile, files_of, read_manifest, write_manifest
 from .stage import InstallPlan, require_built, run_stage
@@ -47,6 +48,15 @@ def run_install(board: BoardPlan, runner: Runner, layout: Layout) -> Path:
             scope, "install", f"manifest {plan.manifest} matches what is in {plan.rfs} (profile {board.profile.name})"
         )
         return plan.manifest
+    # One lock of the cell across stage, board and merge: a `stage` of the same cell waits.
+    with file_lock(cross_lock(layout, plan.cross.cell), f"the {scope} build directory"):
+        _install(board, runner, layout)
+    return plan.manifest
+
+
+def _install(board: BoardPlan, runner: Runner, layout: Layout) -> None:
+    plan = board.install
+    scope = plan.cross.cell.id
     run_stage(plan, runner, layout)
     report, made = run_board(board, runner, layout)
     with (
@@ -68,14 +78,22 @@ def run_install(board: BoardPlan, runner: Runner, layout: Layout) -> Path:
             left_out=report.dropped,
         )
         previous = _previous_installs(plan.manifest, layout.legacy_manifest(plan.cross.cell), plan)
+        # The journal: what this install is about to put there, written before the first file lands.
+        # An interrupted merge leaves it, and the next install counts its files as ours to replace
+        # or remove (the previous manifest stays until this one is complete).
+        journal = plan.manifest.with_name(plan.manifest.stem + ".in-progress.json")
+        write_manifest(journal, manifest)
+        cleaned = clean_leftovers(plan.rfs, entries)
+        if cleaned:
+            step.note(f"removed {cleaned} temporary files an interrupted install had left")
         merge(board.tree, plan.rfs, entries)
         _remove_stale([m for _, m in previous], manifest, plan.rfs, step)
         write_manifest(plan.manifest, manifest)
         for path, _ in previous:
             if path != plan.manifest:
                 path.unlink(missing_ok=True)  # superseded: this install owns the interpreter's files now
+        journal.unlink(missing_ok=True)
         _summary(step, report if not made else None, manifest, plan.rfs, plan.manifest)
-    return plan.manifest
 
 
 def _previous_installs(current: Path, legacy: Path, plan: InstallPlan) -> list[tuple[Path, Manifest]]:

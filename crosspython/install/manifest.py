@@ -74,9 +74,16 @@ class Manifest:
                 return False
         return True
 
+    def changed_in(self, rfs: Path) -> list[str]:
+        """The installed files and links that are not as this install left them (size, sha256, target)."""
+        return [entry.path for entry in self.files if not self.still_installed(rfs, entry)]
+
     def still_installed(self, rfs: Path, entry: ManifestFile) -> bool:
         """`entry` is in `rfs` as this install left it (same content, or the same link)."""
-        path = inside(rfs, entry.path)
+        try:
+            path = inside(rfs, entry.path)
+        except RfsEscape:
+            return False
         if entry.kind == "link":
             return path.is_symlink() and os.readlink(path) == entry.target
         return (

@@ -10,7 +10,7 @@ import shutil
 from pathlib import Path
 from typing import Literal
 
-from .confine import RfsEscape, inside, resolve
+from .confine import RfsEscape, RfsView, inside, resolve
 
 # What a staged entry is; a symlinked directory stays a link (it is not descended into).
 EntryKind = Literal["dir", "file", "link"]
@@ -105,3 +105,16 @@ def remove(rfs: Path, rel: str) -> Path:
     path = inside(rfs, rel)
     path.unlink()
     return path
+
+
+def clean_leftovers(rfs: Path, entries: list[Entry]) -> int:
+    """Remove the temporary files (.<name>.crosspython-tmp) an interrupted merge left in the
+    directories this merge writes into; returns how many."""
+    view = RfsView(rfs)
+    removed = 0
+    for directory in sorted({view.inside(rel).parent for rel, _ in entries}):
+        for tmp in directory.glob(f".*{TMP_SUFFIX}") if directory.is_dir() else []:
+            if tmp.is_file() or tmp.is_symlink():
+                tmp.unlink()
+                removed += 1
+    return removed

@@ -9,6 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..core.elf import ElfHeader, describe, read_header
+from ..core.errors import ConfigError
+from ..matrix import Target
+
 # Where a glibc-based RFS keeps libc.so.6: plain, or in a Debian multiarch subdirectory.
 _LIBC_PLACES = ("lib/libc.so.6", "lib/*/libc.so.6", "usr/lib/libc.so.6", "usr/lib/*/libc.so.6")
 
@@ -58,3 +62,23 @@ def inspect_rfs(rfs: Path, multiarch: str) -> RfsLayout:
         lib_dirs=lib_dirs,
         pkgconfig_dirs=pkgconfig,
     )
+
+
+def check_target(rfs: Path, target: Target) -> None:
+    """Refuse an RFS whose C library (or, without one, whose first shared library) is not for `target`."""
+    sample = libc_runtime(rfs)
+    if sample is None:
+        sample = next(
+            (p for d in ("lib", "usr/lib") for p in sorted((rfs / d).glob("**/lib*.so*"))[:50] if read_header(p)),
+            None,
+        )
+    if sample is None:
+        return  # no binaries to judge by: the build finds out (it links against the RFS)
+    header = read_header(sample)
+    want = ElfHeader(target.elf_machine, target.elf_class, target.endianness)
+    if header is not None and header != want:
+        raise ConfigError(
+            f"the RFS {rfs} is for {describe(header)} ({sample.relative_to(rfs)}), "
+            f"but {target.triplet} is {describe(want)}",
+            hint="give the RFS of a board of this target (`--rfs`), or the target of this RFS (`--triplet`)",
+        )

@@ -7,6 +7,7 @@ and the shared native build keep reruns fast.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -103,7 +104,11 @@ def test_immediate_rerun_does_nothing(main_job: subprocess.CompletedProcess[str]
 
 
 def test_user_rfs_and_another_variant(main_job: subprocess.CompletedProcess[str]) -> None:
-    """An RFS given with --rfs (a board's libraries, no crosspython stamp), built in the `sections` variant."""
+    """An RFS given with --rfs (a board's libraries, no crosspython stamp), built in the `sections` variant.
+
+    Its .so links are absolute, as on a board's copy or after `dpkg -x`: on the build host they
+    dangle, and without the link farm the linker took libbz2.a, liblzma.a and libz.a instead.
+    """
     assert main_job.returncode == 0
     # Under artifacts/ (not /tmp) so that ccache, whose base is the project root, hits on reruns.
     board = ARTIFACTS / "test" / "board-rootfs"
@@ -123,6 +128,16 @@ def test_user_rfs_and_another_variant(main_job: subprocess.CompletedProcess[str]
 
     shutil.copytree(DEFAULT_RFS, board, symlinks=True, ignore=ignore)
     assert not (board / "usr" / "bin" / "python3.13").exists()
+    multiarch = board / "usr" / "lib" / "arm-linux-gnueabihf"
+    made_absolute = 0
+    for link in multiarch.glob("lib*.so"):
+        if link.is_symlink() and not os.readlink(link).startswith("/"):
+            target = (link.parent / os.readlink(link)).resolve()
+            if target.is_relative_to(board) and target.parent != link.parent:
+                link.unlink()
+                link.symlink_to("/" + str(target.relative_to(board)))
+                made_absolute += 1
+    assert made_absolute >= 3 and not (multiarch / "libbz2.so").exists()  # dangles on the build host
     done = invoke("cross", "install", "verify", "--variant", "sections", f"--rfs={board}")
     assert done.returncode == 0, done.stderr
     assert (board / "usr" / "bin" / "python3.13").is_file()
@@ -130,6 +145,14 @@ def test_user_rfs_and_another_variant(main_job: subprocess.CompletedProcess[str]
     manifest = json.loads(installed_manifest(board, "cp313-arm-linux-gnueabihf-sections").read_text())
     assert manifest["inputs"]["rfs"] == str(board)
     assert manifest["inputs"]["cflags"] == ["-ffunction-sections", "-fdata-sections"]
+    # The board's shared libraries were linked, as the board resolves its links (the link farm).
+    dynload = board / "usr" / "lib" / "python3.13" / "lib-dynload"
+    for module, library in (("_bz2", "libbz2.so"), ("_lzma", "liblzma.so"), ("zlib", "libz.so")):
+        (so,) = list(dynload.glob(f"{module}.cpython-*.so"))
+        needed = subprocess.run(["arm-linux-gnueabihf-readelf", "-d", str(so)], capture_output=True, text=True).stdout
+        assert f"[{library}" in needed, (module, needed)
+    make_log = (ARTIFACTS / "logs" / "cp313-arm-linux-gnueabihf-sections" / "make.log").read_text()
+    assert "statically" not in make_log
 
 
 def test_sizes_report_and_regression_gate(main_job: subprocess.CompletedProcess[str], tmp_path: Path) -> None:

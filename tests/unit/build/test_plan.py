@@ -242,3 +242,29 @@ def test_the_cross_compilers_own_dirs_and_missing_dirs_are_not_host_paths(tmp_pa
     allowed = (Path("/usr/lib/gcc-cross/arm-linux-gnueabihf/12"), Path("/usr/arm-linux-gnueabihf"))
     assert host_paths_in(log, allowed) == ["-L/usr/lib/no-such-dir-here", "-L/usr/lib"]
     assert host_paths_in(log, allowed, exists=True) == ["-L/usr/lib"]
+
+
+def test_the_link_farm_comes_first_and_is_an_input(matrix: Matrix, tmp_path: Path) -> None:
+    cell = matrix.cell(python="3.13", triplet="arm-linux-gnueabihf", variant="default")
+    common = dict(
+        layout=Layout(tmp_path / "artifacts"),
+        source_dir=tmp_path / "src",
+        build_python=tmp_path / "python",
+        toolchain=Toolchain(prefix="arm-linux-gnueabihf", bindir=Path("/usr/bin")),
+        toolchain_version="gcc 12",
+        rfs=inspect_rfs(_rfs(tmp_path, libc=True), "arm-linux-gnueabihf"),
+        build_triplet="x86_64-pc-linux-gnu",
+        jobs=1,
+        ccache=None,
+        host_pkg_config="pkg-config",
+        host_path="/usr/bin",
+        rfs_fingerprint="f",
+    )
+    plain = plan_cross(cell, **common)  # type: ignore[arg-type]
+    farm = tmp_path / "farm" / "usr" / "lib" / "arm-linux-gnueabihf"
+    farmed = plan_cross(cell, **common, farm_dirs=(farm,), farm=["arm-linux-gnueabihf/libbz2.so->x"])  # type: ignore[arg-type]
+    assert "link_farm" not in plain.inputs  # no farm: the inputs of builds before farms stay the same
+    ldflags = next(a for a in farmed.configure if a.startswith("LDFLAGS="))
+    assert ldflags.startswith(f"LDFLAGS=-L{farm} -Wl,-rpath-link,{farm}")
+    assert farmed.inputs["link_farm"] == ["arm-linux-gnueabihf/libbz2.so->x"]
+    assert farmed.rfs_lib_dirs[0] == farm
