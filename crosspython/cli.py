@@ -22,7 +22,7 @@ from invoke.exceptions import Exit
 from invoke.executor import Executor
 from invoke.parser.context import ParserContext
 
-from .core.errors import ConfigError, CrossPythonError
+from .core.errors import ConfigError, CrossPythonError, HostProblem
 from .session import Options, Session, resolve
 
 # Options that, given once, apply to every task of a task chain that takes them.
@@ -77,6 +77,10 @@ class TaskChainExecutor(Executor):
             self.check_options({name: value for name, (_, value) in given.items()})
         except CrossPythonError as exc:
             raise Exit(exc.render(), code=exc.exit_code) from None
+        except OSError as exc:
+            # Disk full, a read-only artifacts directory, ...: a message, not a traceback.
+            problem = HostProblem.from_os_error(exc)
+            raise Exit(problem.render(), code=problem.exit_code) from None
         calls: list[Any] = []
         for task in tasks:
             if isinstance(task, ParserContext):
@@ -112,6 +116,10 @@ def errors_as_messages(func: F) -> F:
             return func(*args, **kwargs)
         except CrossPythonError as exc:
             raise Exit(exc.render(), code=exc.exit_code) from None
+        except OSError as exc:
+            # Disk full, a read-only artifacts directory, ...: a message, not a traceback.
+            problem = HostProblem.from_os_error(exc)
+            raise Exit(problem.render(), code=problem.exit_code) from None
         except KeyboardInterrupt:
             raise Exit("interrupted: nothing half-done is trusted; rerun to resume", code=130) from None
 

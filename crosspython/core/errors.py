@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 from pathlib import Path
 
 
@@ -95,3 +96,26 @@ class PatchFailed(CrossPythonError):
     """A patch of patches/<version>/ does not apply cleanly to the pinned source."""
 
     exit_code = 10
+
+
+class HostProblem(CrossPythonError):
+    """The build host refused a file operation: disk full, a read-only or unwritable directory."""
+
+    exit_code = 12
+
+    @classmethod
+    def from_os_error(cls, exc: OSError) -> HostProblem:
+        where = exc.filename or ""
+        if exc.errno == errno.ENOSPC:
+            return cls(
+                f"no space left on the device{' writing ' + str(where) if where else ''}",
+                hint="free space there (artifacts/ holds builds and downloads), then rerun: nothing half-done "
+                "is trusted",
+            )
+        if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+            return cls(
+                f"cannot write {where or 'a file'}: {exc.strerror}",
+                hint="choose a writable artifacts directory (invoke.yaml `crosspython.artifacts`, or "
+                "INVOKE_CROSSPYTHON_ARTIFACTS) and a writable --rfs",
+            )
+        return cls(f"{exc.strerror or exc}{': ' + str(where) if where else ''}", hint="see the path named above")

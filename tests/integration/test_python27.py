@@ -45,6 +45,7 @@ def test_2_7_builds_with_the_patches_and_runs_under_qemu_ppc(py27_job: subproces
         "json",
         "tls",
         "imports",
+        "installed files",
     }, rows
     assert set(rows.values()) == {"ok"}, rows
     assert verify_checks(CELL)["implementation"]["detail"] == "CPython 2.7.18"
