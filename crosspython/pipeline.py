@@ -105,6 +105,7 @@ def _native_plan(session: Session, source_dir: Path) -> native.NativePlan:
 
 def build_native(session: Session) -> native.NativePlan:
     require_host_tools("make", "gcc")
+    require_buildable_paths(session, rfs=False)
     plan = _native_plan(session, fetch_source(session, session.cell.version))
     native.run_native(plan, session.runner, session.layout)
     return plan
@@ -140,6 +141,7 @@ def build_deps(session: Session) -> Path:
     target = session.cell.target
     require_host_tools("make", "perl", "tclsh")
     toolchain = find_toolchain(target, session.toolchain)
+    require_buildable_paths(session, toolchain.bindir, rfs=False)
     libdir = deps.libc_dir(toolchain, target)
     spec = session.matrix.deps
     if not spec.libraries:
@@ -209,7 +211,27 @@ def plan_cell(session: Session, *, build: bool) -> CrossPlan:
     )
 
 
+# What CPython's configure and make cannot take in a path (they split on blanks and let a shell
+# read the rest): such a path is refused before anything is built.
+_UNSAFE_PATH_CHARACTERS = set(" \t\n'\"$`\\;&|<>*?()[]{}#~!")
+
+
+def require_buildable_paths(session: Session, toolchain_dir: Path | None = None, *, rfs: bool = True) -> None:
+    for what, path in (
+        ("the RFS", session.rfs if rfs else None),
+        ("the artifacts directory", session.layout.root),
+        ("the tool-chain", toolchain_dir),
+    ):
+        if path is not None and set(str(path)) & _UNSAFE_PATH_CHARACTERS:
+            bad = "".join(sorted(set(str(path)) & _UNSAFE_PATH_CHARACTERS))
+            raise ConfigError(
+                f"{what} {path} holds characters CPython's configure and make cannot take: {bad!r}",
+                hint="use a path without spaces or shell-special characters (a symbolic link to it will do)",
+            )
+
+
 def build_cross(session: Session) -> CrossPlan:
+    require_buildable_paths(session, find_toolchain(session.cell.target, session.toolchain).bindir)
     plan = plan_cell(session, build=True)
     run_cross(plan, session.runner, session.layout)
     return plan

@@ -105,6 +105,11 @@ def fetch(pin: Pin, cache_dir: Path, sources: list[Source], *, say: Callable[[st
             say(f"{pin.filename}: trying {source.label} ({url})")
             try:
                 download(url, dest, pin)
+            except DownloadError as exc:
+                # Wrong bytes from this source (deleted): say so, and try the next one.
+                say(f"{pin.filename}: {exc.message}; trying the next source")
+                failures.append(f"{source.label} ({url}): served a file that does not match the pin")
+                continue
             except (OSError, urllib.error.URLError) as exc:
                 failures.append(f"{source.label} ({url}): {getattr(exc, 'reason', exc)}")
                 continue

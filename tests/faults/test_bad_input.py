@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -38,7 +39,7 @@ def tree_state(root: Path) -> dict[str, str]:
 
 @pytest.fixture
 def board(tmp_path: Path) -> Path:
-    rfs = tmp_path / "board rootfs"  # a space in the path, as users' paths have
+    rfs = tmp_path / "board-rootfs"
     (rfs / "lib" / "arm-linux-gnueabihf").mkdir(parents=True)
     (rfs / "lib" / "arm-linux-gnueabihf" / "libc.so.6").write_bytes(ARM_ELF_HEADER)
     (rfs / "usr" / "include").mkdir(parents=True)
@@ -94,6 +95,7 @@ CASES = [
     ("rfs-missing", ["native", "cross", "install", "--rfs", "{tmp}/srv/boards/rootfs"], 2, "does not exist"),
     ("rfs-is-a-file", ["cross", "--rfs", "{a_file}"], 2, "is not a directory"),
     ("rfs-other-arch", ["cross", "--rfs", "{mips}"], 2, "is for MIPS/32-bit/little-endian"),
+    ("rfs-path-with-space", ["cross", "--rfs", "{spaced}"], 2, "characters CPython's configure and make cannot take"),
     ("toolchain-missing", ["cross", "--toolchain", "{tmp}/no/sdk", "--rfs", "{rfs}"], 2, "no such directory"),
     ("toolchain-not-a-toolchain", ["cross", "--toolchain", "{tmp}", "--rfs", "{rfs}"], 2, "no <prefix>-gcc in it"),
     ("toolchain-incomplete", ["cross", "--toolchain", "{sdk_gcc_only}", "--rfs", "{rfs}"], 3, "is incomplete"),
@@ -137,6 +139,7 @@ def test_bad_input_is_a_clear_error_and_changes_nothing(
         "rfs": str(board),
         "tmp": str(tmp_path),
         "mips": str(_mips_rfs(tmp_path)),
+        "spaced": str(shutil.copytree(board, tmp_path / "my board")),
         "sdk_gcc_only": str(_toolchain_dir(tmp_path, ("gcc",)) / "arm-vendor-linux-gnueabi-gcc"),
         **{k: str(v) for k, v in files.items()},
     }

@@ -87,18 +87,33 @@ def test_unreachable_source_falls_back_to_the_next(server: tuple[str, type[_Hand
 def test_mismatch_deletes_the_file_and_names_the_source(server: tuple[str, type[_Handler]], tmp_path: Path) -> None:
     base, handler = server
     handler.files["/evil"] = PAYLOAD[:-1] + b"X"  # same size, other bytes
+    said: list[str] = []
     with pytest.raises(DownloadError) as info:
-        fetch(_pin(), tmp_path, [_source("python.org", base + "/evil")], say=lambda s: None)
-    assert f"{base}/evil served a Python-x.tar.xz that does not match its pin" in info.value.message
-    assert "sha256" in info.value.message
+        fetch(_pin(), tmp_path, [_source("python.org", base + "/evil")], say=said.append)
+    assert f"python.org ({base}/evil): served a file that does not match the pin" in info.value.message
+    assert any(f"{base}/evil served a Python-x.tar.xz that does not match its pin" in s and "sha256" in s for s in said)
     assert list(tmp_path.iterdir()) == [tmp_path / ".locks"]  # nothing kept
+
+
+def test_a_mismatch_falls_back_to_the_next_source(server: tuple[str, type[_Handler]], tmp_path: Path) -> None:
+    """python.org serving other bytes (a changed or corrupt file): the Debian archive's copy is taken."""
+    base, handler = server
+    handler.files["/evil"] = PAYLOAD[:-1] + b"X"
+    handler.files["/mirror"] = PAYLOAD
+    said: list[str] = []
+    sources = [_source("python.org", base + "/evil"), _source("Debian", base + "/mirror")]
+    path = fetch(_pin(), tmp_path, sources, say=said.append)
+    assert path.read_bytes() == PAYLOAD and handler.hits == ["/evil", "/mirror"]
+    assert any("does not match its pin" in s and "trying the next source" in s for s in said)
 
 
 def test_too_long_download_is_rejected(server: tuple[str, type[_Handler]], tmp_path: Path) -> None:
     base, handler = server
     handler.files["/long"] = PAYLOAD + b"more"
-    with pytest.raises(DownloadError, match="size"):
-        fetch(_pin(), tmp_path, [_source("upstream", base + "/long")], say=lambda s: None)
+    said: list[str] = []
+    with pytest.raises(DownloadError, match="does not match the pin"):
+        fetch(_pin(), tmp_path, [_source("upstream", base + "/long")], say=said.append)
+    assert any("size" in s for s in said)
     assert not (tmp_path / "Python-x.tar.xz").exists()
 
 

@@ -1,0 +1,113 @@
+"""Kill tests with the real `make install` of the armhf cell: SIGTERM and SIGKILL while it runs, then
+a rerun. Nothing of the killed run may go on writing, and the rerun's stage must equal an
+uninterrupted one, file for file.
+
+Reuses the main job's build (test_cross_build): only `make install` (the stage) is redone.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT
+from tests.integration.test_cross_build import ARTIFACTS, CELL, invoke
+
+pytestmark = pytest.mark.integration
+
+STAGE = ARTIFACTS / "stage" / CELL
+
+
+def snapshot(root: Path) -> dict[str, str]:
+    out = {}
+    for dirpath, _, filenames in os.walk(root):
+        for name in filenames:
+            path = Path(dirpath) / name
+            if name.startswith(".crosspython-"):
+                continue
+            rel = str(path.relative_to(root))
+            out[rel] = (
+                "link " + os.readlink(path) if path.is_symlink() else hashlib.sha256(path.read_bytes()).hexdigest()
+            )
+    return out
+
+
+def _writers() -> list[str]:
+    """Processes still working on the stage (make install and what it runs), zombies aside."""
+    found = []
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            state = (proc / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if str(STAGE) in cmdline and state != "Z" and "pytest" not in cmdline:
+            found.append(cmdline[:120])
+    return found
+
+
+def _start_stage() -> subprocess.Popen[str]:
+    env = {k: v for k, v in os.environ.items() if k != "RFS" and not k.startswith("INVOKE_CROSSPYTHON_")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "invoke", "stage"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    for _ in range(300):  # until `make install` is well under way
+        if len(_writers()) > 0 and (STAGE / "usr" / "lib").is_dir():
+            break
+        time.sleep(0.1)
+    time.sleep(3)
+    return proc
+
+
+@pytest.fixture(scope="module")
+def uninterrupted() -> dict[str, str]:
+    done = invoke("native", "cross", "stage")
+    assert done.returncode == 0, done.stderr
+    return snapshot(STAGE)
+
+
+def _restage_needed() -> None:
+    (STAGE / ".crosspython-stamp.json").unlink()
+
+
+def test_sigterm_during_make_install(uninterrupted: dict[str, str]) -> None:
+    _restage_needed()
+    proc = _start_stage()
+    assert _writers(), "make install was not running"
+    started = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    out, _ = proc.communicate(timeout=60)
+    print(f"stopped {time.monotonic() - started:.1f}s after SIGTERM")
+    assert proc.returncode == 130 and "interrupted" in out and "Traceback" not in out
+    time.sleep(0.5)
+    assert _writers() == []  # make and everything it ran: gone
+    assert not (STAGE / ".crosspython-stamp.json").exists()  # nothing half-done is trusted
+    again = invoke("stage")
+    assert again.returncode == 0, again.stderr
+    assert snapshot(STAGE) == uninterrupted
+
+
+def test_sigkill_during_make_install(uninterrupted: dict[str, str]) -> None:
+    _restage_needed()
+    proc = _start_stage()
+    assert _writers(), "make install was not running"
+    proc.kill()  # no chance to stop anything: the orphaned make install goes on ...
+    proc.wait(timeout=30)
+    assert _writers(), "the orphaned make install ended too soon for this test"
+    again = invoke("stage")  # ... and holds the cell's lock: the rerun waits for it, then redoes the stage
+    assert again.returncode == 0, again.stderr
+    assert "waiting for the cp313-arm-linux-gnueabihf-default build directory" in again.stderr
+    assert _writers() == []
+    assert snapshot(STAGE) == uninterrupted
