@@ -53,7 +53,7 @@ CELLS = [
 
 
 def _install(session: nox.Session) -> None:
-    session.install("-r", "requirements.txt")
+    session.install("--require-hashes", "-r", "requirements.lock")
 
 
 @nox.session(python=HOST_PYTHONS)

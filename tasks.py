@@ -8,7 +8,9 @@ crosspython package; each task here only parses flags and calls it.
 
 from __future__ import annotations
 
+import glob
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -382,3 +384,15 @@ def cells(c: Context) -> None:
         for triplet in matrix.targets:
             for variant in matrix.variants:
                 print(matrix.cell(python=version, triplet=triplet, variant=variant).id)
+
+
+@task(auto_shortflags=False)
+@errors_as_messages
+def lock(c: Context) -> None:
+    """Pin requirements.txt, with hashes, into requirements.lock (resolved by each host Python 3.10-3.13 found)."""
+    from crosspython.fetch.pylock import write_lock
+
+    pythons = [Path(p) for p in sorted(glob.glob(str(Path.home() / ".pyenv/versions/3.1[0-3].*/bin/python")))]
+    pythons += [Path(p) for v in ("3.10", "3.11", "3.12", "3.13") if (p := shutil.which(f"python{v}"))]
+    versions = write_lock(pythons, PROJECT_ROOT / "requirements.txt", PROJECT_ROOT / "requirements.lock")
+    print(f"requirements.lock written for Python {', '.join(versions)}")

@@ -8,12 +8,14 @@ test_big_endian. Slow the first time (native + cross 2.7: minutes); ccache makes
 
 from __future__ import annotations
 
+import os
 import subprocess
+import sys
 
 import pytest
 
 from crosspython.core.elf import read_header
-from tests.integration.test_cross_build import ARTIFACTS, invoke, verify_checks, verify_rows
+from tests.integration.test_cross_build import ARTIFACTS, ROOT, installed_manifest, invoke, verify_checks, verify_rows
 
 pytestmark = pytest.mark.integration
 
@@ -77,3 +79,29 @@ def test_2_7_installs_target_binaries_only(py27_job: subprocess.CompletedProcess
         assert (header.machine, header.elf_class, header.endianness) == ("PPC", 32, "big"), path
     # compileall ran with the build-host python2.7 (not the target's modules): byte code is there.
     assert (RFS / "usr/lib/python2.7/os.pyc").is_file()
+
+
+def test_two_cells_install_into_one_rfs_at_once(py27_job: subprocess.CompletedProcess[str]) -> None:
+    """2.7 and 3.13 for powerpc, installed into the same RFS by two processes at once: both end
+    correct (the RFS's lock serializes the merges), and each verifies against its manifest."""
+    assert py27_job.returncode == 0
+    for cell in (CELL, "cp313-powerpc-linux-gnu-default"):
+        installed_manifest(RFS, cell).unlink()  # both must merge again
+    env = {k: v for k, v in os.environ.items() if k != "RFS" and not k.startswith("INVOKE_CROSSPYTHON_")}
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "invoke", "install", *args, "--triplet", TRIPLET],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for args in (["--python", "2.7"], ["--python", "3.13"])
+    ]
+    for proc in procs:
+        out, err = proc.communicate(timeout=900)
+        assert proc.returncode == 0, (out[-3000:], err[-3000:])
+    for python in ("2.7", "3.13"):
+        done = invoke("verify", "--python", python, "--triplet", TRIPLET)
+        assert done.returncode == 0, done.stderr

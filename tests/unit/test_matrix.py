@@ -115,8 +115,17 @@ def test_a_new_triplet_is_a_data_change(tmp_path: Path) -> None:
     matrix = load_matrix(directory)
     cell = matrix.cell(python="3.13", triplet="riscv64-linux-gnu", variant="sections")
     assert cell.id == "cp313-riscv64-linux-gnu-sections"
-    assert cell.target.config_site == ()
-    assert cell.target.deps == "debian"  # the default: its libraries are Debian's riscv64 packages
+    target = cell.target
+    assert (target.toolchain_prefix, target.toolchain_package, target.qemu) == (
+        "riscv64-linux-gnu",
+        "gcc-riscv64-linux-gnu",
+        "qemu-riscv64",
+    )
+    assert (target.elf_machine, target.elf_class, target.endianness) == ("RISCV", 64, "little")
+    assert (target.platform_machine, target.debian_arch, target.family) == ("riscv64", "riscv64", "riscv64")
+    assert target.config_site == ()
+    assert target.deps == "debian"  # the default: its libraries are Debian's riscv64 packages
+    assert set(matrix.targets) == set(load_matrix(FIXTURE_MATRIX).targets) | {"riscv64-linux-gnu"}
 
 
 def test_dataclasses_are_frozen(matrix: Matrix) -> None:

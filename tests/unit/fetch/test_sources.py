@@ -220,3 +220,19 @@ def test_patched_versions_carry_their_patches_in_their_inputs(matrix: Matrix) ->
     ]
     assert set(source_inputs(v311)) == {"sha256", "patches"}
     assert source_inputs(v313) == {"sha256": v313.sha256}
+
+
+def test_the_lock_is_made_from_the_requirements_as_they_are() -> None:
+    """requirements.lock (what ./run installs, with hashes) must follow requirements.txt: `invoke lock`."""
+    from crosspython.core.files import sha256_of
+    from crosspython.fetch.pylock import source_digest
+
+    root = Path(__file__).resolve().parents[3]
+    assert source_digest(root / "requirements.lock") == sha256_of(root / "requirements.txt"), "run `invoke lock`"
+    lock = (root / "requirements.lock").read_text()
+    for line in (root / "requirements.txt").read_text().splitlines():
+        name = line.split("#")[0].split(";")[0].split(">")[0].split("=")[0].split("<")[0].strip().lower()
+        if name:
+            assert f"\n{name}==" in lock, name
+    pinned = [ln for ln in lock.splitlines() if "==" in ln and not ln.startswith("#")]
+    assert pinned and all(ln.endswith("\\") for ln in pinned)  # each followed by its --hash lines

@@ -24,6 +24,15 @@ def test_merge_copies_files_and_links(tmp_path: Path) -> None:
     )
     assert merge_problems(stage, rfs, entries) == []
     merge(stage, rfs, entries)
+    # Every staged file landed with its bytes and mode, every link with its target.
+    for rel, kind in entries:
+        src, dest = stage / rel, rfs / rel
+        if kind == "file":
+            assert dest.read_bytes() == src.read_bytes() and dest.stat().st_mode == src.stat().st_mode, rel
+        elif kind == "link":
+            assert dest.is_symlink() and dest.readlink() == src.readlink(), rel
+        else:
+            assert dest.is_dir() and not dest.is_symlink(), rel
     assert (rfs / "usr" / "bin" / "python3.13").read_bytes() == ARM_ELF_HEADER
     assert (rfs / "usr" / "bin" / "python3").readlink() == Path("python3.13")
     assert (rfs / "usr" / "bin" / "busybox").read_text() == "board's own"
