@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import io
 import os
 import subprocess
@@ -50,3 +51,14 @@ def run_invoke(*args: str, env: dict[str, str] | None = None, timeout: float = 1
         env=full_env,
         timeout=timeout,
     )
+
+
+def lock_free(lock: Path) -> bool:
+    """Nobody holds the flock of `lock` (taken and given back at once)."""
+    with lock.open("a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        fcntl.flock(handle, fcntl.LOCK_UN)
+        return True

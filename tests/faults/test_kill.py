@@ -7,7 +7,6 @@ Reuses the main job's build (test_cross_build): only `make install` (the stage) 
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import os
 import signal
@@ -18,23 +17,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, lock_free
 from tests.integration.test_cross_build import ARTIFACTS, CELL, invoke
 
 pytestmark = pytest.mark.integration
 
 STAGE = ARTIFACTS / "stage" / CELL
 LOCK = ARTIFACTS / "locks" / f"cross-{CELL}.lock"
-
-
-def _lock_free(lock: Path) -> bool:
-    with lock.open("a") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return False
-        fcntl.flock(handle, fcntl.LOCK_UN)
-        return True
 
 
 def snapshot(root: Path) -> dict[str, str]:
@@ -132,7 +121,7 @@ def test_sigkill_during_make_install(uninterrupted: dict[str, str]) -> None:
     proc.kill()
     proc.wait(timeout=30)
     orphans = _writers()
-    locked = not _lock_free(LOCK)
+    locked = not lock_free(LOCK)
     if orphans:
         assert locked, f"orphans without the lock: {orphans}"
     for _ in range(600):

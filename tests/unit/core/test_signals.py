@@ -3,7 +3,6 @@ crosspython itself, the lock stays held by the orphaned command, so a rerun cann
 
 from __future__ import annotations
 
-import fcntl
 import os
 import signal
 import subprocess
@@ -12,6 +11,8 @@ import time
 from pathlib import Path
 
 import pytest
+
+from tests.conftest import lock_free
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -59,27 +60,17 @@ def _group_alive(pgid: int) -> bool:
     return False
 
 
-def _lock_free(lock: Path) -> bool:
-    with lock.open("a") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return False
-        fcntl.flock(handle, fcntl.LOCK_UN)
-        return True
-
-
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT])
 def test_a_signal_ends_the_whole_command_group(tmp_path: Path, signum: int) -> None:
     proc, lock, child = _start(tmp_path)
     pgid = os.getpgid(child)  # the runner starts each command in a session of its own
-    assert pgid != os.getpgid(proc.pid) and not _lock_free(lock)
+    assert pgid != os.getpgid(proc.pid) and not lock_free(lock)
     proc.send_signal(signum)
     out, _ = proc.communicate(timeout=30)
     assert proc.returncode == 130 and "interrupted" in out
     time.sleep(0.2)
     assert not _group_alive(pgid)  # the shell and both sleeps are gone
-    assert _lock_free(lock)
+    assert lock_free(lock)
 
 
 def test_after_sigkill_the_orphaned_command_keeps_the_lock(tmp_path: Path) -> None:
@@ -89,11 +80,11 @@ def test_after_sigkill_the_orphaned_command_keeps_the_lock(tmp_path: Path) -> No
     proc.wait(timeout=10)
     try:
         assert _group_alive(pgid)  # SIGKILL leaves no chance to stop the command ...
-        assert not _lock_free(lock)  # ... but it still holds the step's lock: a rerun waits for it
+        assert not lock_free(lock)  # ... but it still holds the step's lock: a rerun waits for it
     finally:
         os.killpg(pgid, signal.SIGKILL)
     for _ in range(50):
-        if _lock_free(lock):
+        if lock_free(lock):
             break
         time.sleep(0.1)
-    assert _lock_free(lock)  # gone with the last process that held it
+    assert lock_free(lock)  # gone with the last process that held it
