@@ -48,7 +48,7 @@ def check_file(path: Path, pin: Pin) -> str | None:
     return None
 
 
-def download(url: str, dest: Path, pin: Pin, *, timeout: float = CONNECT_TIMEOUT) -> None:
+def download(url: str, dest: Path, pin: Pin, *, timeout: float | None = None) -> None:
     """Stream `url` to `dest` (via dest.part), verify against `pin`, then rename.
 
     Raises OSError/URLError when the source cannot be reached (the caller tries the next one)
@@ -58,7 +58,7 @@ def download(url: str, dest: Path, pin: Pin, *, timeout: float = CONNECT_TIMEOUT
     part = dest.with_name(dest.name + f".{os.getpid()}.part")
     try:
         request = urllib.request.Request(url, headers={"User-Agent": "crosspython"})
-        with urllib.request.urlopen(request, timeout=timeout) as response, part.open("wb") as out:
+        with urllib.request.urlopen(request, timeout=timeout or CONNECT_TIMEOUT) as response, part.open("wb") as out:
             received = 0
             for chunk in iter(lambda: response.read(CHUNK), b""):
                 received += len(chunk)
@@ -104,7 +104,7 @@ def fetch(pin: Pin, cache_dir: Path, sources: list[Source], *, say: Callable[[st
                 continue
             say(f"{pin.filename}: trying {source.label} ({url})")
             try:
-                download(url, dest, pin)
+                _download_with_retry(url, dest, pin, say)
             except DownloadError as exc:
                 # Wrong bytes from this source (deleted): say so, and try the next one.
                 say(f"{pin.filename}: {exc.message}; trying the next source")
@@ -119,6 +119,23 @@ def fetch(pin: Pin, cache_dir: Path, sources: list[Source], *, say: Callable[[st
             f"could not get {pin.filename} from any source:\n" + "\n".join(f"  - {f}" for f in failures),
             hint=f"put the file (sha256 {pin.sha256}) into {cache_dir} to build offline",
         )
+
+
+RETRIES = 2  # a source that times out or drops the connection is asked once more
+
+
+def _download_with_retry(url: str, dest: Path, pin: Pin, say: Callable[[str], None]) -> None:
+    """`download`, asked again when the source timed out or dropped the connection (a hanging
+    download ends at CONNECT_TIMEOUT); a refusal or an unknown name is final at once."""
+    for attempt in range(RETRIES + 1):
+        try:
+            download(url, dest, pin)
+            return
+        except (OSError, urllib.error.URLError) as exc:
+            reason = getattr(exc, "reason", exc)
+            if attempt == RETRIES or not isinstance(reason, (TimeoutError, ConnectionResetError)):
+                raise
+            say(f"{pin.filename}: {url}: {reason}; trying again ({attempt + 1}/{RETRIES})")
 
 
 def version_pin(version: Version) -> Pin:

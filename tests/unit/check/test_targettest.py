@@ -200,3 +200,22 @@ def test_bad_mode_in_data_is_rejected(tmp_path: Path) -> None:
     )
     with pytest.raises(ConfigError, match="modes must be"):
         load_target_tests(path)
+
+
+@needs_root
+def test_a_stale_rule_of_a_dead_run_is_removed_not_adopted(tmp_path: Path) -> None:
+    """A crosspython run killed with SIGKILL leaves its rule; the next run removes it and registers its own."""
+    if not (BINFMT / "register").exists():
+        pytest.skip("binfmt_misc is not mounted")
+    target = dataclasses.replace(LONE, elf_class=32, endianness="big")
+    dead = subprocess.Popen(["true"])
+    dead.wait()  # a pid that no longer runs
+    stale = f"crosspython-unit-stale-{dead.pid}"
+    wrapper = targettest.write_wrapper(tmp_path / "w", "/usr/bin/qemu-riscv64", tmp_path)
+    (BINFMT / "register").write_text(targettest.binfmt_rule(stale, target, wrapper))
+    try:
+        with binfmt(target, wrapper, name=f"crosspython-unit-{os.getpid()}-fresh") as reg:
+            assert reg.ours and stale in reg.note, reg.note
+            assert not (BINFMT / stale).exists()
+    finally:
+        targettest.remove_rule(BINFMT, stale)

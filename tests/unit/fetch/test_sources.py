@@ -236,3 +236,24 @@ def test_the_lock_is_made_from_the_requirements_as_they_are() -> None:
             assert f"\n{name}==" in lock, name
     pinned = [ln for ln in lock.splitlines() if "==" in ln and not ln.startswith("#")]
     assert pinned and all(ln.endswith("\\") for ln in pinned)  # each followed by its --hash lines
+
+
+def test_a_hanging_source_times_out_is_asked_again_then_left(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A server that accepts and never answers: each try ends at the timeout, then the next source."""
+    import socket
+
+    from crosspython.fetch import sources
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    url = f"http://127.0.0.1:{listener.getsockname()[1]}/hangs"
+    monkeypatch.setattr(sources, "CONNECT_TIMEOUT", 0.5)
+    said: list[str] = []
+    try:
+        with pytest.raises(DownloadError) as info:
+            fetch(_pin(), tmp_path, [_source("python.org", url)], say=said.append)
+    finally:
+        listener.close()
+    assert sum("trying again" in s for s in said) == sources.RETRIES
+    assert "timed out" in info.value.message
