@@ -197,3 +197,17 @@ def test_the_gate_fails_on_a_profiles_footprint_growth(built: None, tmp_path: Pa
     failed = invoke("sizes", "--check", f"--baseline={shrunk}")
     assert failed.returncode == 8
     assert f"{CELL} / {metric}" in failed.stderr and "+10.0" in failed.stderr
+
+
+def test_verify_names_an_installed_file_changed_since(built: None) -> None:
+    target = DEFAULT_RFS / "usr" / "lib" / "python3.13" / "json" / "decoder.pyc"
+    original = target.read_bytes()
+    target.write_bytes(original + b"\0")  # someone edited the board's copy
+    try:
+        done = invoke("verify")
+        assert done.returncode == 7
+        assert "installed files" in done.stdout and "usr/lib/python3.13/json/decoder.pyc" in done.stdout
+    finally:
+        again = invoke("install", "verify")  # the install puts it back (its size no longer matches)
+        assert again.returncode == 0, again.stderr
+    assert target.read_bytes() == original

@@ -11,6 +11,7 @@ from crosspython.build.cross import plan_cross
 from crosspython.build.toolchain import Toolchain
 from crosspython.core.errors import BuildIncomplete
 from crosspython.core.layout import Layout
+from crosspython.core.runner import Runner
 from crosspython.core.stamps import Stamp
 from crosspython.install.manifest import Manifest, files_of, read_manifest, write_manifest
 from crosspython.install.stage import InstallPlan, check_stage, plan_install, read_stage_record
@@ -120,3 +121,42 @@ def test_manifest_round_trip_keeps_its_json_shape(matrix: Matrix, tmp_path: Path
     assert not manifest.present_in(rfs)
     plan.manifest.write_text("{not json")
     assert read_manifest(plan.manifest) is None
+
+
+def test_an_interrupted_merge_is_finished_by_the_next_install(
+    matrix: Matrix, tmp_path: Path, runner: Runner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C (or SIGTERM) in the middle of the merge: the journal and the temporary files it left
+    are found by the next install, which completes the RFS as an uninterrupted one would have."""
+    from dataclasses import replace
+
+    from crosspython.core.stamps import Stamp
+    from crosspython.install import into_rfs
+    from crosspython.install.board import plan_board
+
+    plan = _plan(matrix, tmp_path)
+    layout = Layout(tmp_path / "artifacts")
+    Stamp(plan.cross.build_dir).write(plan.cross.inputs)  # "built"
+    Stamp(plan.stage).write(plan.record.to_inputs())  # "staged"
+    (tmp_path / "rfs").mkdir()
+    profile = replace(matrix.profile("full"), strip=False)  # the fake stage's ELF headers cannot be stripped
+    board = plan_board(plan, profile, layout=layout, build_python=Path("/nonexistent"), strip="", objcopy="")
+    real_merge = into_rfs.merge
+
+    def interrupted(stage: Path, rfs: Path, entries: list[tuple[str, str]]) -> None:
+        real_merge(stage, rfs, entries[: len(entries) // 2])
+        (rfs / "usr" / "bin" / ".python3.13.crosspython-tmp").write_text("half-copied")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(into_rfs, "merge", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        into_rfs.run_install(board, runner, layout)
+    journal = plan.manifest.with_name(plan.manifest.stem + ".in-progress.json")
+    assert journal.is_file() and not plan.manifest.exists()
+    monkeypatch.setattr(into_rfs, "merge", real_merge)
+    into_rfs.run_install(board, runner, layout)
+    assert not journal.exists() and plan.manifest.is_file()
+    assert not list((tmp_path / "rfs").rglob("*.crosspython-tmp"))
+    for rel, kind in staged_entries(plan.stage):
+        if kind == "file":
+            assert (tmp_path / "rfs" / rel).read_bytes() == (plan.stage / rel).read_bytes(), rel
