@@ -27,6 +27,19 @@ from .locks import held_fds
 TAIL_LINES = 25
 
 
+SHOWN_ARGUMENT = 200  # longer arguments are shortened on the terminal; the log keeps them whole
+
+
+def _shown(argument: str) -> str:
+    """How an argument is echoed on the terminal: a -c script by its size, a long one cut short."""
+    if "\n" in argument:
+        return f"<{argument.count(chr(10))}-line script>"
+    quoted = shlex.quote(argument)
+    if len(quoted) > SHOWN_ARGUMENT:
+        return f"{quoted[: SHOWN_ARGUMENT - 40]}...<{len(quoted)} characters; whole in the log>"
+    return quoted
+
+
 def _fmt_duration(seconds: float) -> str:
     minutes, secs = divmod(seconds, 60)
     return f"{int(minutes)}m{secs:04.1f}s" if minutes else f"{secs:.1f}s"
@@ -90,7 +103,7 @@ class Step:
         argv = [os.fspath(part) for part in command]
         shown_env = " ".join(f"{k}={shlex.quote(v)}" for k, v in (env or {}).items())
         # A script passed with -c is shown by its size on the terminal; the log keeps it whole.
-        shown = " ".join(f"<{a.count(chr(10))}-line script>" if "\n" in a else shlex.quote(a) for a in argv)
+        shown = " ".join(_shown(a) for a in argv)
         logged = " ".join(shlex.quote(a) for a in argv)
         self.runner.say(f"    $ {shown_env + ' ' if shown_env else ''}{shown}" + (f"   (in {cwd})" if cwd else ""))
         full_env = dict(os.environ)

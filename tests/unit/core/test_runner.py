@@ -73,3 +73,12 @@ def test_verbose_streams_output(tmp_path: Path) -> None:
     with runner.step("c", "s") as step:
         step.run([sys.executable, "-c", "print('streamed')"])
     assert "| streamed" in runner.out.getvalue()  # type: ignore[attr-defined]
+
+
+def test_a_long_argument_is_cut_short_on_the_terminal_but_whole_in_the_log(runner: Runner) -> None:
+    long = "x" * 5000
+    with runner.step("s", "echo") as step:
+        step.run(["echo", long])
+    shown = runner.out.getvalue()  # type: ignore[attr-defined]
+    assert "<5000 characters; whole in the log>" in shown and long not in shown
+    assert long in step.log.read_text().splitlines()[0]  # the logged command line
