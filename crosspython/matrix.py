@@ -13,6 +13,7 @@ import functools
 import re
 import sys
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal, TypeVar, cast, get_args
 
@@ -116,6 +117,9 @@ class Version:
     interpreter_flags: tuple[str, ...] = ("-I",)  # isolate the checks from the RFS's environment
     pyc: PycKind = "unchecked-hash"  # what install-time byte-code can be (2.7: timestamp)
     zip_landmarks: tuple[str, ...] = ()  # stdlib files kept beside the zip, for getpath to find the prefix
+    # The release's own time (its tarball's mtimes), as SOURCE_DATE_EPOCH: the date in sys.version and
+    # in the build's objects, so that two builds of one cell are byte-identical. None: build time.
+    source_date_epoch: int | None = None
 
     @property
     def tag(self) -> str:
@@ -317,6 +321,15 @@ class Fields:
             raise ConfigError(f"{self.where}: {key!r} must be one of {', '.join(map(repr, allowed))}, got {value!r}")
         return value
 
+    def instant(self, key: str) -> int | None:
+        """An optional TOML date-time with its offset (2025-06-11T15:36:57Z), as seconds since the epoch."""
+        value = self._get(key, datetime, None)
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ConfigError(f"{self.where}: {key!r} needs a time zone (e.g. {value.isoformat()}Z)")
+        return int(value.timestamp())
+
     def flag(self, key: str, default: Any = ...) -> bool:
         return bool(self._get(key, bool, default))
 
@@ -340,7 +353,14 @@ class Fields:
 
 
 def _kind_name(kind: type | tuple[type, ...]) -> str:
-    names: dict[object, str] = {str: "a string", int: "an integer", list: "a list", dict: "a table", bool: "true/false"}
+    names: dict[object, str] = {
+        str: "a string",
+        int: "an integer",
+        list: "a list",
+        dict: "a table",
+        bool: "true/false",
+        datetime: "a date-time (2025-06-11T15:36:57Z)",
+    }
     return names.get(kind, str(kind))
 
 
@@ -413,6 +433,7 @@ def _parse_version(short: str, raw: dict[str, Any], where: str) -> Version:
         interpreter_flags=f.texts("interpreter_flags", list(Version.interpreter_flags)),
         pyc=f.choice("pyc", PycKind, "unchecked-hash"),
         zip_landmarks=f.texts("zip_landmarks", []),
+        source_date_epoch=f.instant("source_date"),
     )
     f.done()
     return version

@@ -137,6 +137,7 @@ def plan_cross(
         configure.append("CPPFLAGS=" + " ".join(cppflags))
     if ldflags:
         configure.append("LDFLAGS=" + " ".join(ldflags))
+    epoch = cell.version.source_date_epoch
     env = {
         "CONFIG_SITE": str(build_dir / "config.site"),
         # The host's pkg-config, reading only the RFS's .pc files, with paths inside the RFS.
@@ -149,6 +150,9 @@ def plan_cross(
         # never the build host's) through it. Later versions ignore it.
         "RFS": str(rfs.root),
         **ccache_env(ccache, layout.root.parent),
+        # gcc's __DATE__/__TIME__ (Modules/getbuildinfo.c: sys.version's date) become the release's:
+        # a rebuild, whole or after an interruption, is byte-identical; ccache can reuse the object.
+        **({"SOURCE_DATE_EPOCH": str(epoch)} if epoch is not None else {}),
     }
     site = config_site(cell)
     inputs = {
@@ -161,6 +165,7 @@ def plan_cross(
         # Only when there is a farm: builds against an RFS without one keep their fingerprints.
         **({"link_farm": farm} if farm else {}),
         "pkg_config_libdir": env["PKG_CONFIG_LIBDIR"],
+        **({"source_date_epoch": epoch} if epoch is not None else {}),
     }
     return CrossPlan(
         cell=cell,
@@ -286,7 +291,12 @@ def run_cross(plan: CrossPlan, runner: Runner, layout: Layout) -> None:
                 step.run(plan.configure, cwd=plan.build_dir, env=env, hint=f"see {plan.build_dir / 'config.log'}")
             configured.write(plan.inputs)
         with runner.step(scope, "make") as step:
+            # The configured tree is reused only after a make that ended well: an interrupted or
+            # failed one can leave files newer than their sources that are not whole (a `python`
+            # whose link was cut short, which make did not delete). The next run configures afresh.
+            configured.clear()
             step.run(plan.make, cwd=plan.build_dir, env=env)
+            configured.write(plan.inputs)
             check_required_modules(plan, step.log)
             check_no_host_paths(plan, step.log)
             for line in static_links(plan, step):

@@ -151,7 +151,12 @@ def run_native(plan: NativePlan, runner: Runner, layout: Layout) -> Path:
                 step.run(plan.configure, cwd=plan.build_dir, env=env)
             configured.write(plan.inputs)
         with runner.step(scope, "make") as step:
+            # The configured tree is reused only after a make that ended well: an interrupted or
+            # failed one can leave files newer than their sources that are not whole (a `python`
+            # whose link was cut short, which make did not delete). The next run configures afresh.
+            configured.clear()
             step.run(plan.make, cwd=plan.build_dir, env=env)
+            configured.write(plan.inputs)
             result = step.run(list(plan.check))
             step.note(f"native interpreter: {plan.python} ({result.output.strip()})")
 

@@ -144,6 +144,18 @@ def check_stage(plan: InstallPlan) -> list[str]:
             hint="a host binary leaked into the install; check the tool-chain (CC) in the configure log",
         )
     dynload = plan.stage / pythontree.lib_dynload(plan.cross.cell.version.short)
+    # The interpreter and its extension modules must be whole ELF files: a link cut short leaves
+    # a file of the right name that is not one (its header is written last).
+    not_elf = [
+        rel
+        for rel in (plan.interpreter, *(str(p.relative_to(plan.stage)) for p in sorted(dynload.glob("*.so"))))
+        if rel not in elves
+    ]
+    if not_elf:
+        raise BuildIncomplete(
+            f"staged file(s) that should be ELF programs are not: {', '.join(not_elf[:10])}",
+            hint=f"the build is damaged; remove {plan.cross.build_dir} and run `invoke cross stage` again",
+        )
     present = {pythontree.module_name(p) for p in dynload.glob("*.so")}
     missing = [m for m in plan.cross.cell.version.required_modules if m not in present]
     if missing:
@@ -168,7 +180,10 @@ def run_stage(plan: InstallPlan, runner: Runner, layout: Layout) -> Path:
         with runner.step(scope, "stage") as step:
             remove_tree(plan.stage)
             plan.stage.mkdir(parents=True)
-            step.run(plan.make, cwd=plan.cross.build_dir, env=plan.cross.env_dict)
+            # Not under SOURCE_DATE_EPOCH: with it, compileall writes checked-hash .pyc, and the
+            # "full" profile installs `make install`'s byte-code as CPython's own install has it.
+            env = {k: v for k, v in plan.cross.env_dict.items() if k != "SOURCE_DATE_EPOCH"}
+            step.run(plan.make, cwd=plan.cross.build_dir, env=env)
             elves = check_stage(plan)
             step.note(f"staged in {plan.stage}: {len(elves)} ELF files, all {plan.cross.cell.target.elf_machine}")
 

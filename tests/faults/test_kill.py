@@ -1,28 +1,33 @@
-"""Kill tests with the real `make install` of the armhf cell: SIGTERM and SIGKILL while it runs, then
-a rerun. Nothing of the killed run may go on writing, and the rerun's stage must equal an
-uninterrupted one, file for file.
+"""Kill tests of the armhf cell with the real tools: SIGTERM and SIGKILL during the cross `make`, during
+`make install` and during the merge into the RFS, each followed by a rerun. Nothing of the killed
+run may go on writing, and the rerun's result must equal an uninterrupted one, file for file.
 
-Reuses the main job's build (test_cross_build): only `make install` (the stage) is redone.
+Reuses the main job's build (test_cross_build): the cross make recompiles a part of the build
+(ccache serves most of it), `make install` and the merge are redone.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import ROOT, lock_free
-from tests.integration.test_cross_build import ARTIFACTS, CELL, invoke
+from tests.faults.test_bad_input import tree_state
+from tests.integration.test_cross_build import ARTIFACTS, CELL, DEFAULT_RFS, invoke
 
 pytestmark = pytest.mark.integration
 
 STAGE = ARTIFACTS / "stage" / CELL
+BUILD = ARTIFACTS / "build" / "cross" / CELL
 LOCK = ARTIFACTS / "locks" / f"cross-{CELL}.lock"
 
 
@@ -50,30 +55,37 @@ def _same(now: dict[str, str], before: dict[str, str]) -> bool:
     return True
 
 
-def _writers() -> list[str]:
-    """Processes still working on the stage (make install and what it runs), zombies aside."""
+def _writers(directory: Path = STAGE) -> list[str]:
+    """Processes still working on `directory`: naming it, or working in it (make, the compilers it
+    runs), zombies aside."""
     found = []
     for proc in Path("/proc").glob("[0-9]*"):
         try:
             cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
             state = (proc / "stat").read_text().rsplit(")", 1)[1].split()[0]
+            cwd = os.readlink(proc / "cwd")
         except OSError:
             continue
-        if str(STAGE) in cmdline and state != "Z" and "pytest" not in cmdline:
+        inside = str(directory) in cmdline or cwd == str(directory) or cwd.startswith(f"{directory}/")
+        if inside and state != "Z" and "pytest" not in cmdline:
             found.append(cmdline[:120])
     return found
 
 
-def _start_stage() -> subprocess.Popen[str]:
+def _start(*args: str) -> subprocess.Popen[str]:
     env = {k: v for k, v in os.environ.items() if k != "RFS" and not k.startswith("INVOKE_CROSSPYTHON_")}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "invoke", "stage"],
+    return subprocess.Popen(
+        [sys.executable, "-m", "invoke", *args],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
     )
+
+
+def _start_stage() -> subprocess.Popen[str]:
+    proc = _start("stage")
     for _ in range(300):  # until `make install` is well under way
         if len(_writers()) > 0 and (STAGE / "usr" / "lib").is_dir():
             break
@@ -155,3 +167,111 @@ def test_an_install_racing_a_stage_of_the_same_cell(uninterrupted: dict[str, str
         assert proc.returncode == 0, (out[-3000:], err[-3000:])
     assert _same(snapshot(STAGE), uninterrupted)
     assert "installed files" in results[1][0] and "FAIL" not in results[1][0]
+
+
+def _start_make() -> subprocess.Popen[str]:
+    """`invoke cross` with real work: the objects of Objects/ and Python/ (some 150 files) removed,
+    and the build's stamp with them (the stage's too: it is made again from the new build). The
+    signal comes while the linker writes: make leaves the half-written `python` in place."""
+    for sub in ("Objects", "Python"):
+        for obj in (BUILD / sub).rglob("*.o"):
+            obj.unlink()
+    (BUILD / ".crosspython-stamp.json").unlink()
+    _restage_needed()
+    proc = _start("cross")
+    for _ in range(6000):  # until the linker runs (ccache serves the objects without a compiler)
+        if _linking():
+            break
+        time.sleep(0.01)
+    return proc
+
+
+def _linking() -> bool:
+    """`python` (or another program) being linked: the moment a cut leaves a half-written file."""
+    return any("collect2" in line or "/bin/ld " in line for line in _writers(BUILD))
+
+
+def test_sigterm_during_the_cross_make(uninterrupted: dict[str, str]) -> None:
+    """make and its compilers stop with the tool; the rerun finishes the build, byte-identical."""
+    proc = _start_make()
+    assert _linking(), "the linker was not running"
+    started = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    out, _ = proc.communicate(timeout=60)
+    print(f"stopped {time.monotonic() - started:.1f}s after SIGTERM")
+    assert proc.returncode == 130 and "interrupted" in out and "Traceback" not in out
+    time.sleep(0.5)
+    assert _writers(BUILD) == []  # make, gcc, collect2, ld: gone
+    assert not (BUILD / ".crosspython-stamp.json").exists()
+    started = time.monotonic()
+    again = invoke("cross", "stage")
+    print(f"rerun: {time.monotonic() - started:.1f}s")
+    assert again.returncode == 0, again.stderr
+    assert _same(snapshot(STAGE), uninterrupted)
+
+
+def test_sigkill_during_the_cross_make(uninterrupted: dict[str, str]) -> None:
+    """The orphaned make holds the build's lock while it lives (a rerun waits for it) and dies at
+    its next write to the killed run's pipe; the rerun's result is byte-identical."""
+    proc = _start_make()
+    assert _linking(), "the linker was not running"
+    proc.kill()
+    proc.wait(timeout=30)
+    orphans = _writers(BUILD)
+    if orphans:
+        assert not lock_free(LOCK), f"orphans without the lock: {orphans}"
+    started = time.monotonic()
+    for _ in range(600):
+        if not _writers(BUILD):
+            break
+        time.sleep(0.1)
+    print(f"orphans gone {time.monotonic() - started:.1f}s after SIGKILL")
+    assert _writers(BUILD) == [], "the orphaned make went on"
+    again = invoke("cross", "stage")
+    assert again.returncode == 0, again.stderr
+    assert _same(snapshot(STAGE), uninterrupted)
+
+
+def _installed_manifest() -> Path:
+    (path,) = ARTIFACTS.glob(f"installs/arm-linux-gnueabihf-*/{CELL}.json")
+    return path
+
+
+@pytest.fixture(scope="module")
+def installed_full() -> Iterator[tuple[dict[str, str], str]]:
+    """The default RFS after an uninterrupted install of the "full" profile (the biggest merge), and
+    its manifest's files; the default profile is installed again afterwards."""
+    done = invoke("install", "--profile", "full")
+    assert done.returncode == 0, done.stderr
+    files = json.dumps(json.loads(_installed_manifest().read_text())["files"], sort_keys=True)
+    yield tree_state(DEFAULT_RFS), files
+    assert invoke("install").returncode == 0
+
+
+@pytest.mark.parametrize("how", ["SIGTERM", "SIGKILL"])
+def test_a_kill_during_the_merge(installed_full: tuple[dict[str, str], str], how: str) -> None:
+    """standard -> full, killed once the merge has begun (its journal written): the rerun finishes it.
+    The RFS then equals the uninterrupted install's, path for path, and so does the manifest."""
+    reference, files = installed_full
+    assert invoke("install").returncode == 0  # the default profile: the full one has work to do again
+    proc = _start("install", "--profile", "full")
+    journal = None
+    for _ in range(60000):
+        journal = next(ARTIFACTS.glob(f"installs/arm-linux-gnueabihf-*/{CELL}.in-progress.json"), None)
+        if journal is not None or proc.poll() is not None:
+            break
+        time.sleep(0.01)
+    assert journal is not None, "the merge did not start"
+    time.sleep(0.3)
+    proc.send_signal(getattr(signal, how))
+    out, _ = proc.communicate(timeout=60)
+    assert "Traceback" not in out and proc.returncode == (130 if how == "SIGTERM" else -9), out[-2000:]
+    assert journal.exists(), "the merge had ended before the kill: nothing was tested"
+    assert tree_state(DEFAULT_RFS) != reference  # half merged
+    again = invoke("install", "--profile", "full")
+    assert again.returncode == 0, again.stderr
+    assert not journal.exists()
+    now = tree_state(DEFAULT_RFS)
+    differ = sorted(k for k in set(now) | set(reference) if now.get(k) != reference.get(k))
+    assert not differ, f"{len(differ)} paths differ from an uninterrupted install: {differ[:10]}"
+    assert json.dumps(json.loads(_installed_manifest().read_text())["files"], sort_keys=True) == files

@@ -89,6 +89,9 @@ def test_installed_interpreter_is_an_arm_elf_with_a_manifest(main_job: subproces
     assert "usr/bin/python3.13" in paths
     assert any(p.startswith("usr/lib/python3.13/lib-dynload/_ssl.") for p in paths)
     assert manifest["profile"] == "standard"  # the default: board-ready
+    # Built under SOURCE_DATE_EPOCH: sys.version's date is the release's (versions.toml source_date).
+    interpreter = (DEFAULT_RFS / "usr" / "bin" / "python3.13").read_bytes()
+    assert b"Jun 11 2025" in interpreter and b"15:36:57" in interpreter
     for step in ("configure", "make", "install", "verify"):
         assert (ARTIFACTS / "logs" / CELL / f"{step}.log").is_file()
 

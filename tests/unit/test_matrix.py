@@ -31,6 +31,8 @@ def test_the_shipped_matrix_is_consistent(shipped_matrix: Matrix) -> None:
     for short, version in shipped_matrix.versions.items():
         assert version.full.startswith(short + ".") and version.tarball.startswith(f"Python-{version.full}.")
         assert set(version.checks) <= set(VERIFY_CHECKS)
+        # A release whose tarball was read here has its date: its builds are reproducible.
+        assert version.source_date_epoch is not None or short == "3.14", short
     for knob in shipped_matrix.knobs:
         assert knob.before.removesuffix("+strip") in shipped_matrix.variants
 
@@ -77,6 +79,18 @@ def _edit(path: Path, old: str, new: str) -> None:
             "'build_python' must be one of 'configure', 'path'",
         ),
         ("versions.toml", '"bz2", "json", "tls"', '"bz2", "jsn", "tls"', "unknown check(s) jsn"),
+        (
+            "versions.toml",
+            "source_date = 2001-02-03T04:05:06Z",
+            "source_date = 2001-02-03T04:05:06",
+            "'source_date' needs a time zone",
+        ),
+        (
+            "versions.toml",
+            "source_date = 2001-02-03T04:05:06Z",
+            'source_date = "2001"',
+            "'source_date' must be a date-time",
+        ),
         ("targets.toml", 'endianness = "little"', 'endianness = "middle"', "'endianness'"),
         ("targets.toml", "elf_class = 32", "elf_class = 16", "'elf_class' must be one of"),
         ("targets.toml", 'qemu = "qemu-arm"', 'qemu = "qemu-arm"\nqemu_flags = 1', "unknown key(s) qemu_flags"),

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import dataclasses
+import io
 import subprocess
 from pathlib import Path
 
-from crosspython.build.cross import config_site, plan_cross
+import pytest
+
+from crosspython.build.cross import config_site, plan_cross, run_cross
 from crosspython.build.native import plan_native, write_for_build
 from crosspython.build.toolchain import Toolchain
+from crosspython.core.errors import BuildIncomplete, StepFailed
 from crosspython.core.layout import Layout
+from crosspython.core.runner import Runner
 from crosspython.core.stamps import fingerprint
 from crosspython.matrix import Matrix
 from crosspython.rfs.sysroot import inspect_rfs
@@ -156,6 +162,37 @@ def test_inputs_change_with_what_changes_the_build(matrix: Matrix, tmp_path: Pat
     assert fingerprint(_plan(matrix, tmp_path, variant="sections").inputs) != base
     other = Toolchain(prefix="arm-linux-gnueabihf", bindir=Path("/opt/x/bin"))
     assert fingerprint(_plan(matrix, tmp_path, chain=other).inputs) != base
+
+
+def test_the_release_date_is_the_builds_date(matrix: Matrix, tmp_path: Path) -> None:
+    """gcc's __DATE__/__TIME__ come from SOURCE_DATE_EPOCH: the release's (the fixture's 3.13 has
+    2001-02-03T04:05:06Z), an input, so that a build before it is redone; a line without one builds
+    with the build's time and keeps its fingerprint."""
+    plan = _plan(matrix, tmp_path)
+    assert plan.env_dict["SOURCE_DATE_EPOCH"] == "981173106"
+    assert plan.inputs["source_date_epoch"] == 981173106
+    older = _plan(matrix, tmp_path, python="3.11")
+    assert "SOURCE_DATE_EPOCH" not in older.env_dict and "source_date_epoch" not in older.inputs
+
+
+def test_a_make_that_did_not_end_well_is_followed_by_a_fresh_configure(matrix: Matrix, tmp_path: Path) -> None:
+    """An interrupted or failed make can leave a file newer than its sources that is not whole: the next
+    run does not reuse that tree. After a make that ended well (here: then a module check fails) it does."""
+    plan = _plan(matrix, tmp_path)
+    plan.build_dir.parent.mkdir(parents=True)
+    configured = tmp_path / "configure-runs"
+    configure = ("sh", "-c", f"echo run >> {configured}; touch Makefile")
+    runner = Runner(log_root=tmp_path / "logs", out=io.StringIO())
+    failing = dataclasses.replace(plan, configure=configure, make=("sh", "-c", "touch half-linked; exit 2"))
+    with pytest.raises(StepFailed):
+        run_cross(failing, runner, Layout(tmp_path / "artifacts"))
+    assert (plan.build_dir / "half-linked").exists()
+    ending_well = dataclasses.replace(failing, make=("true",))
+    for _ in range(2):
+        with pytest.raises(BuildIncomplete, match="required extension module"):
+            run_cross(ending_well, runner, Layout(tmp_path / "artifacts"))
+    assert configured.read_text() == "run\nrun\n"  # once more after the failed make, not after the good one
+    assert not (plan.build_dir / "half-linked").exists()
 
 
 def _native(matrix: Matrix, layout: Layout, tmp_path: Path, short: str):  # type: ignore[no-untyped-def]

@@ -65,6 +65,20 @@ def test_a_host_binary_in_the_stage_is_an_error(matrix: Matrix, tmp_path: Path) 
     assert "usr/bin/helper: X86_64/64-bit/little-endian, expected ARM/32-bit/little-endian" in info.value.message
 
 
+def test_a_staged_interpreter_or_module_that_is_not_an_elf_is_an_error(matrix: Matrix, tmp_path: Path) -> None:
+    """A link cut short leaves a file of the right name, zeros where its ELF header belongs."""
+    plan = _plan(matrix, tmp_path)
+    (plan.stage / "usr" / "bin" / "python3.13").write_bytes(bytes(4096))
+    module = next((plan.stage / "usr" / "lib" / "python3.13" / "lib-dynload").glob("_ssl.*"))
+    module.write_bytes(bytes(100))
+    with pytest.raises(BuildIncomplete) as info:
+        check_stage(plan)
+    assert "should be ELF programs are not: usr/bin/python3.13, usr/lib/python3.13/lib-dynload/_ssl." in (
+        info.value.message
+    )
+    assert str(plan.cross.build_dir) in info.value.hint
+
+
 def test_missing_required_module_in_stage(matrix: Matrix, tmp_path: Path) -> None:
     plan = _plan(matrix, tmp_path)
     next((plan.stage / "usr" / "lib" / "python3.13" / "lib-dynload").glob("_ssl.*")).unlink()
