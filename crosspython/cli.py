@@ -11,9 +11,11 @@ the RFS, the recipe's `RFS` variable.
 from __future__ import annotations
 
 import functools
+import os
 import signal
 import threading
 from collections.abc import Callable
+from pathlib import Path
 from types import FrameType
 from typing import Any, TypeVar
 
@@ -74,7 +76,10 @@ class TaskChainExecutor(Executor):
                         )
                     given[arg.name] = (str(ctx.name), arg.value)
         try:
-            self.check_options({name: value for name, (_, value) in given.items()})
+            self.check_options(
+                {name: value for name, (_, value) in given.items()},
+                writes_rfs=any(ctx.name in RFS_WRITERS for ctx in contexts),
+            )
         except CrossPythonError as exc:
             raise Exit(exc.render(), code=exc.exit_code) from None
         except OSError as exc:
@@ -93,11 +98,29 @@ class TaskChainExecutor(Executor):
                 calls.append(task)
         return super().execute(*calls)
 
-    def check_options(self, given: dict[str, Any]) -> None:
+    def check_options(self, given: dict[str, Any], *, writes_rfs: bool = False) -> None:
         """Resolve the chain's options once before any task runs: a typo in --rfs, --python,
-        --triplet, --variant or --jobs fails in a second, not after `native` has built for minutes."""
+        --triplet, --variant or --jobs, or an RFS that a task of the chain must write but cannot,
+        fails in a second, not after `native` has built for minutes."""
         section = self.config.get("crosspython", None)
-        options_from(given, config=dict(section) if section else {})
+        session = options_from(given, config=dict(section) if section else {})
+        if writes_rfs and not session.rfs_is_default:
+            require_writable(session.rfs)
+
+
+# The tasks that write into a user's RFS (`rfs` provisions the default one, under artifacts/).
+RFS_WRITERS = frozenset({"install", "deps"})
+
+
+def require_writable(rfs: Path) -> None:
+    """A user's RFS that a task must write: writable by this user, on a writable file system."""
+    if os.statvfs(rfs).f_flag & os.ST_RDONLY:
+        raise ConfigError(f"RFS {rfs} is on a read-only file system", hint="mount it read-write, or pass another --rfs")
+    if not os.access(rfs, os.W_OK | os.X_OK):
+        raise ConfigError(
+            f"RFS {rfs} is not writable by this user (crosspython never uses sudo)",
+            hint="make the RFS writable by this user (e.g. chown it), or pass another --rfs",
+        )
 
 
 F = TypeVar("F", bound=Callable[..., Any])

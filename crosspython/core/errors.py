@@ -105,7 +105,8 @@ class HostProblem(CrossPythonError):
 
     @classmethod
     def from_os_error(cls, exc: OSError) -> HostProblem:
-        where = exc.filename or ""
+        # A copy names its source first and what it was writing second (shutil sets both).
+        where = exc.filename2 or exc.filename or ""
         if exc.errno == errno.ENOSPC:
             return cls(
                 f"no space left on the device{' writing ' + str(where) if where else ''}",

@@ -11,17 +11,18 @@ one does not, and only that: a file changed since, or never ours, is left alone.
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 from typing import Any
 
 from ..build.cross import cross_lock
-from ..core.errors import ConfigError
+from ..core.errors import ConfigError, HostProblem
 from ..core.layout import Layout
 from ..core.locks import file_lock
 from ..core.runner import Runner, Step
 from ..core.stamps import fingerprint
 from ..rfs.confine import RfsEscape, inside
-from ..rfs.merge import clean_leftovers, merge, merge_problems, remove, staged_entries
+from ..rfs.merge import clean_leftovers, merge, merge_problems, remove, space_needed, staged_entries
 from .board import BoardPlan, BoardReport, run_board
 from .manifest import Manifest, ManifestFile, files_of, read_manifest, write_manifest
 from .stage import InstallPlan, require_built, run_stage
@@ -32,10 +33,21 @@ def install_inputs(board: BoardPlan) -> dict[str, Any]:
     return board.install.inputs | {"profile": board.profile.name, "board": fingerprint(board.inputs)}
 
 
+def journal_of(manifest: Path) -> Path:
+    """The manifest of an install under way: written before its first file lands, removed when it is done."""
+    return manifest.with_name(manifest.stem + ".in-progress.json")
+
+
 def installed_matches(board: BoardPlan) -> bool:
-    """True when the manifest says these inputs were installed into this RFS and the files are there."""
+    """True when the manifest says these inputs were installed into this RFS and the files are there,
+    and no install of the cell into it was interrupted since (its journal is left)."""
     manifest = read_manifest(board.install.manifest)
-    return manifest is not None and manifest.inputs == install_inputs(board) and manifest.present_in(board.install.rfs)
+    return (
+        manifest is not None
+        and manifest.inputs == install_inputs(board)
+        and not journal_of(board.install.manifest).exists()
+        and manifest.present_in(board.install.rfs)
+    )
 
 
 def run_install(board: BoardPlan, runner: Runner, layout: Layout) -> Path:
@@ -70,6 +82,14 @@ def _install(board: BoardPlan, runner: Runner, layout: Layout) -> None:
                 f"cannot install into {plan.rfs}; nothing was written:\n  " + "\n  ".join(problems[:20]),
                 hint="make the RFS writable by this user (e.g. chown it), or pass another --rfs",
             )
+        needed, free = space_needed(board.tree, plan.rfs, entries), shutil.disk_usage(plan.rfs).free
+        if needed > free:
+            # Found before the first file lands: a full disk half-way through would leave a mix.
+            raise HostProblem(
+                f"not enough space in {plan.rfs} for profile {board.profile.name}: the install needs "
+                f"{needed / 1e6:.1f} MB more, {free / 1e6:.1f} MB are free; nothing was written",
+                hint="make room on the board's file system, or install a smaller profile (--profile minimal)",
+            )
         manifest = Manifest(
             inputs=install_inputs(board),
             interpreter=plan.interpreter,
@@ -81,7 +101,7 @@ def _install(board: BoardPlan, runner: Runner, layout: Layout) -> None:
         # The journal: what this install is about to put there, written before the first file lands.
         # An interrupted merge leaves it, and the next install counts its files as ours to replace
         # or remove (the previous manifest stays until this one is complete).
-        journal = plan.manifest.with_name(plan.manifest.stem + ".in-progress.json")
+        journal = journal_of(plan.manifest)
         write_manifest(journal, manifest)
         cleaned = clean_leftovers(plan.rfs, entries)
         if cleaned:

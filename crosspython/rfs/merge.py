@@ -76,6 +76,33 @@ def merge_problems(stage: Path, rfs: Path, entries: list[Entry]) -> list[str]:
     return problems
 
 
+def space_needed(stage: Path, rfs: Path, entries: list[Entry]) -> int:
+    """Bytes the merge takes from the RFS's file system at its peak, counted in its blocks: the new
+    files and directories, less the files they replace, plus the largest file (it is written beside
+    the one it replaces before the rename). Files of a previous install that are removed afterwards
+    do not count: they are still there while the merge runs."""
+    block = os.statvfs(rfs).f_frsize or 4096
+
+    def blocks(size: int) -> int:
+        return -(-size // block) * block
+
+    needed = largest = 0
+    for rel, kind in entries:
+        try:
+            dest = destination(rfs, rel, kind)
+        except RfsEscape:
+            continue  # merge_problems names it; nothing is written
+        if kind == "dir":
+            needed += 0 if dest.is_dir() else block
+            continue
+        size = blocks((stage / rel).lstat().st_size) if kind == "file" else block
+        largest = max(largest, size)
+        needed += size
+        if not dest.is_symlink() and dest.is_file():
+            needed -= blocks(dest.stat().st_size)
+    return max(needed, 0) + largest
+
+
 def merge(stage: Path, rfs: Path, entries: list[Entry]) -> None:
     """Copy the staged tree into the RFS; each file lands by an atomic rename.
 

@@ -1,8 +1,10 @@
 """A full disk: `invoke fetch` unpacking CPython's source into an artifacts directory on a 30 MB
-tmpfs (the pinned tarball fits, its 110 MB tree does not). The answer is a message and exit 12,
-no traceback, and nothing half-unpacked is left to be trusted.
+tmpfs (the pinned tarball fits, its 110 MB tree does not), and `invoke install` of the "full"
+profile into an RFS on a tmpfs with 30 MB to spare (it needs some 270 MB more). The answer is a
+message and exit 12, no traceback, nothing half-unpacked left to be trusted, and the RFS
+byte-identical.
 
-Needs root and unshare (a private mount namespace); uses the tarball the builds fetched.
+Needs root and unshare (a private mount namespace); uses the tarball and the build the main job made.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import sys
 import pytest
 
 from tests.conftest import ROOT
-from tests.integration.test_cross_build import ARTIFACTS
+from tests.integration.test_cross_build import ARTIFACTS, DEFAULT_RFS, invoke
 
 pytestmark = pytest.mark.integration
 
@@ -47,3 +49,47 @@ def test_a_full_disk_is_a_message_and_leaves_nothing_trusted() -> None:
     assert "error: no space left on the device" in done.stderr and "Traceback" not in done.stderr
     # Nothing half-unpacked remains: no source tree, no temporary directory (only the lock dir).
     assert [line for line in done.stdout.splitlines()[-3:] if line.startswith(("Python-", ".Python-"))] == []
+
+
+# In a private mount namespace: the default RFS's path is covered by a small tmpfs holding a copy of
+# it (the build's inputs name that path); a hash of paths, kinds, modes, link targets and contents
+# is taken before and after the install.
+_FULL_RFS = r"""
+rfs=$1 keep=$2 py=$3
+state() { (cd "$rfs" && find . -printf '%p %y %m %l\n' | LC_ALL=C sort &&
+           find . -type f -exec sha256sum {} + | LC_ALL=C sort) | sha256sum; }
+cp -a "$rfs/." "$keep/" && mount -t tmpfs -o size=100m tmpfs "$rfs" && cp -a "$keep/." "$rfs/" || exit 99
+df -m "$rfs" | tail -1
+before=$(state)
+"$py" -m invoke install --profile full; code=$?
+echo "before: $before"; echo "after: $(state)"
+exit $code
+"""
+
+
+def test_an_rfs_without_room_for_the_install_is_refused_before_a_file_lands() -> None:
+    if os.geteuid() != 0 or shutil.which("unshare") is None:
+        pytest.skip("a private tmpfs needs root and unshare (util-linux)")
+    built = invoke("native", "cross", "install")
+    assert built.returncode == 0, built.stderr
+    keep = ARTIFACTS / "test" / "rfs-copy"
+    shutil.rmtree(keep, ignore_errors=True)
+    keep.mkdir(parents=True)
+    env = {k: v for k, v in os.environ.items() if k != "RFS" and not k.startswith("INVOKE_CROSSPYTHON_")}
+    try:
+        done = subprocess.run(
+            ["unshare", "--mount", "sh", "-c", _FULL_RFS, "sh", str(DEFAULT_RFS), str(keep), sys.executable],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=900,
+        )
+    finally:
+        shutil.rmtree(keep, ignore_errors=True)
+    assert done.returncode == 12, (done.stdout[-2000:], done.stderr[-2000:])
+    assert "error: not enough space in" in done.stderr and "nothing was written" in done.stderr
+    assert "Traceback" not in done.stderr + done.stdout
+    states = [line.split(": ", 1)[1] for line in done.stdout.splitlines() if line.startswith(("before: ", "after: "))]
+    assert len(states) == 2 and states[0] == states[1], done.stdout[-2000:]
+    assert not list(ARTIFACTS.glob("installs/*/*.in-progress.json"))  # refused before the journal

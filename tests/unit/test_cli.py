@@ -48,7 +48,7 @@ def broken(c: Context) -> None:
 class PropagationOnly(TaskChainExecutor):
     """The executor without its up-front check of the options (these fake tasks take made-up values)."""
 
-    def check_options(self, given: dict[str, Any]) -> None:
+    def check_options(self, given: dict[str, Any], *, writes_rfs: bool = False) -> None:
         pass
 
 

@@ -165,7 +165,7 @@ def test_an_interrupted_merge_is_finished_by_the_next_install(
     monkeypatch.setattr(into_rfs, "merge", interrupted)
     with pytest.raises(KeyboardInterrupt):
         into_rfs.run_install(board, runner, layout)
-    journal = plan.manifest.with_name(plan.manifest.stem + ".in-progress.json")
+    journal = into_rfs.journal_of(plan.manifest)
     assert journal.is_file() and not plan.manifest.exists()
     monkeypatch.setattr(into_rfs, "merge", real_merge)
     into_rfs.run_install(board, runner, layout)
@@ -174,3 +174,27 @@ def test_an_interrupted_merge_is_finished_by_the_next_install(
     for rel, kind in staged_entries(plan.stage):
         if kind == "file":
             assert (tmp_path / "rfs" / rel).read_bytes() == (plan.stage / rel).read_bytes(), rel
+
+
+def test_an_install_whose_journal_is_left_is_not_up_to_date(matrix: Matrix, tmp_path: Path, runner: Runner) -> None:
+    """The manifest matches and its files are there, but a later install of the cell into this RFS
+    was cut short (its journal is left): the next install is redone, and the journal goes."""
+    from dataclasses import replace
+
+    from crosspython.install import into_rfs
+    from crosspython.install.board import plan_board
+
+    plan = _plan(matrix, tmp_path)
+    layout = Layout(tmp_path / "artifacts")
+    Stamp(plan.cross.build_dir).write(plan.cross.inputs)
+    Stamp(plan.stage).write(plan.record.to_inputs())
+    (tmp_path / "rfs").mkdir()
+    profile = replace(matrix.profile("full"), strip=False)
+    board = plan_board(plan, profile, layout=layout, build_python=Path("/nonexistent"), strip="", objcopy="")
+    into_rfs.run_install(board, runner, layout)
+    assert into_rfs.installed_matches(board)
+    journal = into_rfs.journal_of(plan.manifest)
+    journal.write_text(plan.manifest.read_text())
+    assert not into_rfs.installed_matches(board)
+    into_rfs.run_install(board, runner, layout)
+    assert not journal.exists() and into_rfs.installed_matches(board)

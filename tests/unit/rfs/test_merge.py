@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
-from crosspython.rfs.merge import merge, merge_problems, staged_entries
+from crosspython.rfs.merge import merge, merge_problems, space_needed, staged_entries
 from tests.unit.trees import ARM_ELF_HEADER, fake_stage
 
 
@@ -49,3 +50,24 @@ def test_conflicts_are_found_before_anything_is_written(tmp_path: Path) -> None:
     problems = merge_problems(stage, rfs, staged_entries(stage))
     assert problems == [f"{rfs / 'usr' / 'bin'} is a file, but a directory must be installed there"]
     assert sorted(str(p) for p in rfs.rglob("*")) == before
+
+
+def test_the_space_a_merge_needs_counts_new_blocks_less_replaced_ones(tmp_path: Path) -> None:
+    stage = tmp_path / "stage"
+    (stage / "usr" / "lib").mkdir(parents=True)
+    (stage / "usr" / "lib" / "new.so").write_bytes(b"x" * 10000)
+    (stage / "usr" / "lib" / "same.so").write_bytes(b"y" * 5000)
+    (stage / "usr" / "lib" / "link.so").symlink_to("new.so")
+    rfs = tmp_path / "rfs"
+    (rfs / "usr").mkdir(parents=True)
+    block = os.statvfs(rfs).f_frsize
+
+    def blocks(size: int) -> int:
+        return -(-size // block) * block
+
+    entries = staged_entries(stage)
+    # usr/lib is new (a block), two files and a link, plus the largest file written beside its old self.
+    assert space_needed(stage, rfs, entries) == block + blocks(10000) + blocks(5000) + block + blocks(10000)
+    (rfs / "usr" / "lib").mkdir()
+    (rfs / "usr" / "lib" / "same.so").write_bytes(b"z" * 5000)  # replaced: its blocks come back
+    assert space_needed(stage, rfs, entries) == blocks(10000) + block + blocks(10000)
