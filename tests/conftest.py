@@ -5,6 +5,7 @@ from __future__ import annotations
 import fcntl
 import io
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -62,3 +63,19 @@ def lock_free(lock: Path) -> bool:
             return False
         fcntl.flock(handle, fcntl.LOCK_UN)
         return True
+
+
+def run_unshared(script: str, *args: str, timeout: float) -> subprocess.CompletedProcess[str]:
+    """A sh `script` in a private mount namespace (its tmpfs and bind mounts vanish with it), with
+    `args` as $1.. and this Python as the last one; skipped without root and unshare."""
+    if os.geteuid() != 0 or shutil.which("unshare") is None:
+        pytest.skip("a private mount needs root and unshare (util-linux)")
+    env = {k: v for k, v in os.environ.items() if k != "RFS" and not k.startswith("INVOKE_CROSSPYTHON_")}
+    return subprocess.run(
+        ["unshare", "--mount", "sh", "-c", script, "sh", *args, sys.executable],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )

@@ -10,13 +10,11 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, run_invoke
+from tests.conftest import run_invoke, run_unshared
 from tests.unit.trees import ARM_ELF_HEADER
 
 MIPS_ELF_HEADER = b"\x7fELF\x01\x01\x01" + b"\0" * 9 + b"\x03\x00" + b"\x08\x00" + b"\0" * 40
@@ -180,23 +178,13 @@ def test_a_corrupt_cached_tarball_is_deleted_and_named(tmp_path: Path) -> None:
 def test_a_read_only_rfs_is_refused_before_the_first_task(tmp_path: Path, board: Path) -> None:
     """`native cross install` into an RFS on a read-only mount: refused before `native` builds (root
     may write any directory, but not a read-only file system)."""
-    if os.geteuid() != 0 or shutil.which("unshare") is None:
-        pytest.skip("a private read-only mount needs root and unshare (util-linux)")
     artifacts = tmp_path / "artifacts"
     script = (
         'mount --bind "$1" "$1" && mount -o remount,ro,bind "$1" || exit 99; '
         'INVOKE_CROSSPYTHON_ARTIFACTS="$2" "$3" -m invoke native cross install --rfs "$1"'
     )
     before = tree_state(board)
-    env = {k: v for k, v in os.environ.items() if k != "RFS" and not k.startswith("INVOKE_CROSSPYTHON_")}
-    done = subprocess.run(
-        ["unshare", "--mount", "sh", "-c", script, "sh", str(board), str(artifacts), sys.executable],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    done = run_unshared(script, str(board), str(artifacts), timeout=120)
     assert done.returncode == 2, (done.stdout[-2000:], done.stderr[-2000:])
     assert done.stderr.startswith(f"error: RFS {board} is on a read-only file system"), done.stderr
     assert "Traceback" not in done.stderr + done.stdout

@@ -109,42 +109,61 @@ def test_sigterm_during_make_install(uninterrupted: dict[str, str]) -> None:
     _restage_needed()
     proc = _start_stage()
     assert _writers(), "make install was not running"
+    _sigterm_then_rerun(proc, STAGE, ("stage",), uninterrupted)
+
+
+def _sigterm_then_rerun(
+    proc: subprocess.Popen[str], directory: Path, rerun: tuple[str, ...], uninterrupted: dict[str, str]
+) -> None:
+    """SIGTERM: crosspython stops the command group before it exits, and its step is not trusted;
+    `rerun` then gives the stage of an uninterrupted run."""
     started = time.monotonic()
     proc.send_signal(signal.SIGTERM)
     out, _ = proc.communicate(timeout=60)
     print(f"stopped {time.monotonic() - started:.1f}s after SIGTERM")
     assert proc.returncode == 130 and "interrupted" in out and "Traceback" not in out
     time.sleep(0.5)
-    assert _writers() == []  # make and everything it ran: gone
-    assert not (STAGE / ".crosspython-stamp.json").exists()  # nothing half-done is trusted
-    again = invoke("stage")
+    assert _writers(directory) == []  # make and everything it ran (gcc, collect2, ld...): gone
+    assert not (directory / ".crosspython-stamp.json").exists()  # nothing half-done is trusted
+    _rerun(rerun, uninterrupted)
+
+
+def _sigkill_then_rerun(
+    proc: subprocess.Popen[str], directory: Path, rerun: tuple[str, ...], uninterrupted: dict[str, str]
+) -> None:
+    """SIGKILL leaves crosspython no chance to stop anything. The orphans hold the cell's lock for as
+    long as they run (it was passed to them), so a rerun cannot share the directory with them; they
+    die at their next write to the pipe of the killed run (SIGPIPE)."""
+    proc.kill()
+    proc.wait(timeout=30)
+    orphans = _writers(directory)
+    if orphans:
+        assert not lock_free(LOCK), f"orphans without the lock: {orphans}"
+    started = time.monotonic()
+    for _ in range(600):
+        if not _writers(directory):
+            break
+        time.sleep(0.1)
+    print(f"orphans gone {time.monotonic() - started:.1f}s after SIGKILL")
+    assert _writers(directory) == [], "the orphaned make went on"
+    assert not (directory / ".crosspython-stamp.json").exists()
+    _rerun(rerun, uninterrupted)
+
+
+def _rerun(args: tuple[str, ...], uninterrupted: dict[str, str]) -> None:
+    started = time.monotonic()
+    again = invoke(*args)
+    print(f"rerun: {time.monotonic() - started:.1f}s")
     assert again.returncode == 0, again.stderr
     assert _same(snapshot(STAGE), uninterrupted)
 
 
 def test_sigkill_during_make_install(uninterrupted: dict[str, str]) -> None:
-    """SIGKILL leaves crosspython no chance to stop anything. The orphaned make install holds the
-    cell's lock for as long as it runs (the lock was passed to it), so a rerun cannot share the stage
-    with it; it dies at its next write to the pipe of the killed run (SIGPIPE). The rerun redoes
-    the stage from scratch (no stamp was written)."""
+    """The orphaned make install dies at its next write; the rerun redoes the stage from scratch."""
     _restage_needed()
     proc = _start_stage()
     assert _writers(), "make install was not running"
-    proc.kill()
-    proc.wait(timeout=30)
-    orphans = _writers()
-    locked = not lock_free(LOCK)
-    if orphans:
-        assert locked, f"orphans without the lock: {orphans}"
-    for _ in range(600):
-        if not _writers():
-            break
-        time.sleep(0.1)
-    assert _writers() == [], "the orphaned make install went on writing"
-    assert not (STAGE / ".crosspython-stamp.json").exists()
-    again = invoke("stage")
-    assert again.returncode == 0, again.stderr
-    assert _same(snapshot(STAGE), uninterrupted)
+    _sigkill_then_rerun(proc, STAGE, ("stage",), uninterrupted)
 
 
 def test_an_install_racing_a_stage_of_the_same_cell(uninterrupted: dict[str, str]) -> None:
@@ -195,41 +214,15 @@ def test_sigterm_during_the_cross_make(uninterrupted: dict[str, str]) -> None:
     """make and its compilers stop with the tool; the rerun finishes the build, byte-identical."""
     proc = _start_make()
     assert _linking(), "the linker was not running"
-    started = time.monotonic()
-    proc.send_signal(signal.SIGTERM)
-    out, _ = proc.communicate(timeout=60)
-    print(f"stopped {time.monotonic() - started:.1f}s after SIGTERM")
-    assert proc.returncode == 130 and "interrupted" in out and "Traceback" not in out
-    time.sleep(0.5)
-    assert _writers(BUILD) == []  # make, gcc, collect2, ld: gone
-    assert not (BUILD / ".crosspython-stamp.json").exists()
-    started = time.monotonic()
-    again = invoke("cross", "stage")
-    print(f"rerun: {time.monotonic() - started:.1f}s")
-    assert again.returncode == 0, again.stderr
-    assert _same(snapshot(STAGE), uninterrupted)
+    _sigterm_then_rerun(proc, BUILD, ("cross", "stage"), uninterrupted)
 
 
 def test_sigkill_during_the_cross_make(uninterrupted: dict[str, str]) -> None:
-    """The orphaned make holds the build's lock while it lives (a rerun waits for it) and dies at
-    its next write to the killed run's pipe; the rerun's result is byte-identical."""
+    """The orphaned make holds the build's lock while it lives (a rerun waits for it); the rerun's
+    result is byte-identical."""
     proc = _start_make()
     assert _linking(), "the linker was not running"
-    proc.kill()
-    proc.wait(timeout=30)
-    orphans = _writers(BUILD)
-    if orphans:
-        assert not lock_free(LOCK), f"orphans without the lock: {orphans}"
-    started = time.monotonic()
-    for _ in range(600):
-        if not _writers(BUILD):
-            break
-        time.sleep(0.1)
-    print(f"orphans gone {time.monotonic() - started:.1f}s after SIGKILL")
-    assert _writers(BUILD) == [], "the orphaned make went on"
-    again = invoke("cross", "stage")
-    assert again.returncode == 0, again.stderr
-    assert _same(snapshot(STAGE), uninterrupted)
+    _sigkill_then_rerun(proc, BUILD, ("cross", "stage"), uninterrupted)
 
 
 def _installed_manifest() -> Path:

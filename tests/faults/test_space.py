@@ -9,14 +9,11 @@ Needs root and unshare (a private mount namespace); uses the tarball and the bui
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
-import sys
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import run_unshared
 from tests.integration.test_cross_build import ARTIFACTS, DEFAULT_RFS, invoke
 
 pytestmark = pytest.mark.integration
@@ -25,8 +22,6 @@ TARBALL = ARTIFACTS / "downloads" / "Python-3.13.5.tar.xz"
 
 
 def test_a_full_disk_is_a_message_and_leaves_nothing_trusted() -> None:
-    if os.geteuid() != 0 or shutil.which("unshare") is None:
-        pytest.skip("a private tmpfs needs root and unshare (util-linux)")
     if not TARBALL.is_file():
         pytest.skip(f"{TARBALL} was not fetched by the builds")
     small = ARTIFACTS / "test" / "small-disk"
@@ -36,15 +31,7 @@ def test_a_full_disk_is_a_message_and_leaves_nothing_trusted() -> None:
         'INVOKE_CROSSPYTHON_ARTIFACTS="$1" "$3" -m invoke fetch; code=$?; '
         'ls -A "$1/src" 2>/dev/null; exit $code'
     )
-    env = {k: v for k, v in os.environ.items() if k != "RFS" and not k.startswith("INVOKE_CROSSPYTHON_")}
-    done = subprocess.run(
-        ["unshare", "--mount", "sh", "-c", script, "sh", str(small), str(TARBALL), sys.executable],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    done = run_unshared(script, str(small), str(TARBALL), timeout=600)
     assert done.returncode == 12, (done.stdout[-2000:], done.stderr[-2000:])
     assert "error: no space left on the device" in done.stderr and "Traceback" not in done.stderr
     # Nothing half-unpacked remains: no source tree, no temporary directory (only the lock dir).
@@ -68,23 +55,13 @@ exit $code
 
 
 def test_an_rfs_without_room_for_the_install_is_refused_before_a_file_lands() -> None:
-    if os.geteuid() != 0 or shutil.which("unshare") is None:
-        pytest.skip("a private tmpfs needs root and unshare (util-linux)")
     built = invoke("native", "cross", "install")
     assert built.returncode == 0, built.stderr
     keep = ARTIFACTS / "test" / "rfs-copy"
     shutil.rmtree(keep, ignore_errors=True)
     keep.mkdir(parents=True)
-    env = {k: v for k, v in os.environ.items() if k != "RFS" and not k.startswith("INVOKE_CROSSPYTHON_")}
     try:
-        done = subprocess.run(
-            ["unshare", "--mount", "sh", "-c", _FULL_RFS, "sh", str(DEFAULT_RFS), str(keep), sys.executable],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=900,
-        )
+        done = run_unshared(_FULL_RFS, str(DEFAULT_RFS), str(keep), timeout=900)
     finally:
         shutil.rmtree(keep, ignore_errors=True)
     assert done.returncode == 12, (done.stdout[-2000:], done.stderr[-2000:])
