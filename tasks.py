@@ -196,6 +196,42 @@ def verify(
     pipeline.verify(s, expect_profile=profile is not None)
 
 
+@task(
+    auto_shortflags=False,
+    help=help_for(
+        "python",
+        "triplet",
+        "variant",
+        "rfs",
+        "toolchain",
+        "verbose",
+        specs='packages as pip names them, space-separated: "pyserial msgpack==1.*"',
+        requirements="a file in pip's requirements format (the board's requirements.txt)",
+        uninstall="space-separated names of packages to remove (exactly the files their install put there)",
+    ),
+)
+@errors_as_messages
+def packages(
+    c: Context,
+    specs: str | None = None,
+    requirements: str | None = None,
+    uninstall: str | None = None,
+    python: str | None = None,
+    triplet: str | None = None,
+    variant: str | None = None,
+    rfs: str | None = None,
+    toolchain: str | None = None,
+    verbose: bool = False,
+) -> None:
+    """Third-party packages for the board: wheels for the target (PyPI's, or built from source with the
+    cell's tool-chain), checked, installed into the RFS's site-packages, imported under qemu-user.
+
+    The cell must be installed into the RFS first (`invoke native cross install`).
+    """
+    s = session_for(c, python=python, triplet=triplet, variant=variant, rfs=rfs, toolchain=toolchain, verbose=verbose)
+    pipeline.packages(s, specs=specs, requirements=requirements, uninstall=uninstall)
+
+
 @task(auto_shortflags=False, help=help_for("triplet", "toolchain", "verbose"))
 @errors_as_messages
 def rfs(c: Context, triplet: str | None = None, toolchain: str | None = None, verbose: bool = False) -> None:

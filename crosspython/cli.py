@@ -109,7 +109,7 @@ class TaskChainExecutor(Executor):
 
 
 # The tasks that write into a user's RFS (`rfs` provisions the default one, under artifacts/).
-RFS_WRITERS = frozenset({"install", "deps"})
+RFS_WRITERS = frozenset({"install", "deps", "packages"})
 
 
 def require_writable(rfs: Path) -> None:

@@ -32,7 +32,8 @@ from .build.toolchain import (
 )
 from .check import targettest
 from .check.verify import CheckResult, modules_to_import, run_verify
-from .core.errors import ConfigError, TargetTestsFailed, VerifyFailed
+from .core.errors import ConfigError, PackageFailed, TargetTestsFailed, VerifyFailed
+from .core.locks import file_lock
 from .core.runner import Step
 from .core.stamps import Stamp, fingerprint
 from .fetch import apt, sources
@@ -43,6 +44,7 @@ from .install.manifest import read_manifest
 from .install.profile import modules_in, why_left_out
 from .install.stage import InstallPlan, plan_install, require_built, run_stage
 from .matrix import DebianSource, Dep, Target, Version
+from .packages.plan import PackagesPlan, plan_packages
 from .rfs import provision
 from .rfs.linkfarm import describe_farm, make_farm
 from .rfs.sysroot import check_target as check_rfs_target
@@ -464,3 +466,124 @@ def test_target(
             "belongs in matrix/target-tests.toml",
         )
     return result
+
+
+def read_requirements(specs: str | None, requirements: str | None) -> str:
+    """The requirements as pip reads them: a requirements file's lines, then --specs' words; each named
+    requirement's syntax checked here (a typo fails before anything is built)."""
+    from packaging.requirements import InvalidRequirement, Requirement
+
+    lines: list[str] = []
+    if requirements:
+        path = Path(requirements).expanduser()
+        if not path.is_file():
+            raise ConfigError(f"--requirements {path}: no such file", hint="give a file in pip's requirements format")
+        lines += path.read_text().splitlines()
+    lines += (specs or "").split()
+    for number, line in enumerate(lines, 1):
+        text = line.split(" #", 1)[0].strip()
+        if not text or text.startswith(("#", "-")):
+            continue  # a comment, or one of pip's options (--hash, -i, ...): pip checks those
+        try:
+            Requirement(text.split(" --", 1)[0].rstrip(" \\"))
+        except InvalidRequirement as exc:
+            where = f"{requirements}, line {number}" if requirements and number <= len(lines) else "--specs"
+            raise ConfigError(
+                f"not a requirement ({where}): {text!r}: {exc}", hint="e.g. pyserial, msgpack==1.*"
+            ) from None
+    if not any(line.strip() and not line.strip().startswith("#") for line in lines):
+        raise ConfigError(
+            "no packages given", hint='give --specs "pyserial msgpack==1.*" or --requirements requirements.txt'
+        )
+    return "\n".join(lines) + "\n"
+
+
+def _packages_plan(session: Session, requirements: str) -> PackagesPlan:
+    cell = session.cell
+    if cell.version.pyc == "timestamp":
+        raise ConfigError(
+            f"`packages` builds wheels for CPython 3 only, not {cell.version.full}",
+            hint="choose --python 3.11 or later",
+        )
+    qemu = require_qemu(cell.target)
+    if not session.rfs.is_dir():
+        raise ConfigError(f"RFS {session.rfs} does not exist", hint="run `invoke cross install` first")
+    if read_manifest(session.layout.manifest(cell, session.rfs)) is None:
+        raise ConfigError(
+            f"{session.rfs} holds no install of {cell.id}",
+            hint="install the interpreter first: `invoke native cross install` with the same options",
+        )
+    cross = plan_cell(session, build=False)
+    stdlib = session.layout.stage_dir(cell) / "usr" / "lib" / f"python{cell.version.short}"
+    found = sorted(stdlib.glob("_sysconfigdata_*.py"))
+    if not found:
+        raise ConfigError(f"{cell.id} has no staged _sysconfigdata in {stdlib}", hint="run `invoke install` first")
+    toolchain = find_toolchain(cell.target, session.toolchain)
+    return plan_packages(
+        cross,
+        layout=session.layout,
+        rfs=session.rfs,
+        build_python=_native_plan(session, cross.source_dir).python,
+        requirements=requirements,
+        sysconfigdata=found[0].stem,
+        strip=str(toolchain.tool("strip")),
+        objcopy=str(toolchain.tool("objcopy")),
+        qemu=qemu,
+    )
+
+
+def packages(
+    session: Session, *, specs: str | None = None, requirements: str | None = None, uninstall: str | None = None
+) -> None:
+    """Third-party packages for the board: wheels resolved, downloaded or built for the target, checked,
+    installed into the RFS's site-packages and imported under qemu-user (see packages/)."""
+    from .packages import into_rfs, wheels
+    from .packages.run import build_tools, build_wheels, import_check, probe
+
+    cell = session.cell
+    if uninstall:
+        plan = _packages_plan(session, "")
+        with (
+            file_lock(session.layout.lock("rfs-" + fingerprint({"rfs": str(plan.rfs)})), f"the RFS {plan.rfs}"),
+            session.runner.step(cell.id, "packages-uninstall") as step,
+        ):
+            into_rfs.uninstall(plan, uninstall.split(), step)
+        return
+    plan = _packages_plan(session, read_requirements(specs, requirements))
+    manifest = read_manifest(session.layout.manifest(cell, session.rfs))
+    assert manifest is not None  # checked by _packages_plan
+    profile = session.matrix.profiles.get(manifest.profile) or session.profile
+    build_tools(plan, session.runner)
+    facts = probe(plan, session.runner)
+    stamp = Stamp(plan.work, "packages")
+    inputs = plan.inputs(facts.to_json(), profile.name, fingerprint(manifest.inputs))
+    record = stamp.read()
+    installed = into_rfs.installed_packages(plan.manifests)
+    if (
+        record is not None
+        and stamp.matches(inputs)
+        and all(n in installed and installed[n].present_in(plan.rfs) for n in record.inputs.get("installed", []))
+    ):
+        session.runner.skip(cell.id, "packages", f"the same packages are installed in {plan.rfs}")
+        return
+    stamp.clear()
+    found = build_wheels(plan, session.runner)
+    with session.runner.step(cell.id, "packages-check") as step:
+        has = wheels.library_names(plan.rfs_lib_dirs)
+        problems = [
+            p for w in found for p in wheels.check_wheel(w, cell.target, ext_suffix=facts.ext_suffix, has_library=has)
+        ]
+        if problems:
+            raise PackageFailed(
+                f"{len(problems)} problem(s) with the wheels for {cell.id}; the RFS was not written:\n  "
+                + "\n  ".join(problems[:20]),
+                hint="a wheel built for another machine, or a library missing from the RFS (add its package)",
+            )
+        step.note(f"{len(found)} wheels fit the target: " + ", ".join(w.path.name for w in found))
+    with session.runner.step(cell.id, "packages-install") as step:
+        trees = into_rfs.stage_wheels(plan, found, profile, step)
+        with file_lock(session.layout.lock("rfs-" + fingerprint({"rfs": str(plan.rfs)})), f"the RFS {plan.rfs}"):
+            into_rfs.merge_packages(plan, trees, {w.name: w for w in found}, profile, step)
+    modules = [m for name in trees for m in into_rfs.installed_packages(plan.manifests)[name].modules]
+    import_check(plan, modules, session.runner)
+    stamp.write(inputs | {"installed": sorted(trees)})

@@ -30,9 +30,13 @@ def read_header(path: Path) -> ElfHeader | None:
     """The ELF header of `path`, or None when it is not an ELF file."""
     try:
         with path.open("rb") as handle:
-            ident = handle.read(20)
+            return parse_header(handle.read(20))
     except OSError:
         return None
+
+
+def parse_header(ident: bytes) -> ElfHeader | None:
+    """The ELF header in a file's first 20 bytes, or None when they are not an ELF file's."""
     if len(ident) < 20 or ident[:4] != b"\x7fELF":
         return None
     elf_class = {1: 32, 2: 64}.get(ident[4], 0)

@@ -98,6 +98,12 @@ class PatchFailed(CrossPythonError):
     exit_code = 10
 
 
+class PackageFailed(CrossPythonError):
+    """`packages`: a package could not be resolved, built or checked for the target; the RFS is unchanged."""
+
+    exit_code = 13
+
+
 class HostProblem(CrossPythonError):
     """The build host refused a file operation: disk full, a read-only or unwritable directory."""
 

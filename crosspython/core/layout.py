@@ -82,6 +82,23 @@ class Layout:
         """`sizes`' stripped copies of a stage's ELF files."""
         return self.root / "sizes" / cell_id / "stripped"
 
+    # ---- third-party packages (`invoke packages`)
+    def build_tools(self, version: Version) -> Path:
+        """The build host's wheel tools (matrix/build-tools.txt) for the build interpreter of `version`."""
+        return self.root / "packages" / "build-tools" / version.tag
+
+    def wheelhouse(self, cell: Cell) -> Path:
+        """The cell's wheels, downloaded or built for the target, named by their tags."""
+        return self.root / "wheels" / cell.id
+
+    def packages_dir(self, cell: Cell, rfs: Path) -> Path:
+        """What `packages` makes for one cell and RFS: the probed target facts, the cross files, staged trees."""
+        return self.root / "packages" / cell.id / rfs_key(rfs)
+
+    def package_manifests(self, version: Version, rfs: Path) -> Path:
+        """One manifest per package installed into an RFS for the interpreter of `version`."""
+        return self.root / "installs" / rfs_key(rfs) / "packages" / version.tag
+
     # ---- logs and reports
     @property
     def logs(self) -> Path:

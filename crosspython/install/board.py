@@ -248,21 +248,26 @@ done
 
 
 def _strip(plan: BoardPlan, step: Step) -> int:
-    """Strip every ELF file; its debug information goes to a .debug file linked back by gnu-debuglink.
+    return strip_elf_files(plan.tree, plan.debug_dir, objcopy=plan.objcopy, strip=plan.strip, step=step)
+
+
+def strip_elf_files(tree: Path, debug_dir: Path, *, objcopy: str, strip: str, step: Step) -> int:
+    """Strip every ELF file of `tree`; its debug information goes to a .debug file linked back by
+    gnu-debuglink. Returns how many were stripped.
 
     The .debug files mirror the RFS's paths (artifacts/debug/<cell>/usr/bin/python3.13.debug): gdb
     on the build host finds them with `set debug-file-directory artifacts/debug/<cell>`.
     """
     pairs: list[str] = []
-    for path in _files(plan.tree):
+    for path in _files(tree):
         if read_header(path) is None:
             continue
-        debug = plan.debug_dir / (str(path.relative_to(plan.tree)) + ".debug")
+        debug = debug_dir / (str(path.relative_to(tree)) + ".debug")
         debug.parent.mkdir(parents=True, exist_ok=True)
         pairs += [str(path), str(debug)]
     if pairs:
         # One shell for all files: objcopy takes one file per run.
-        step.run(["sh", "-ec", _STRIP_SCRIPT, "sh", plan.objcopy, plan.strip, *pairs])
+        step.run(["sh", "-ec", _STRIP_SCRIPT, "sh", objcopy, strip, *pairs])
     return len(pairs) // 2
 
 

@@ -42,6 +42,7 @@ class Manifest:
     files: tuple[ManifestFile, ...]
     profile: str = ""
     left_out: dict[str, list[int]] = field(default_factory=dict)  # category -> [files, bytes]
+    modules: tuple[str, ...] = ()  # a package's importable top-level names (`verify` imports them)
 
     @property
     def total_bytes(self) -> int:
@@ -53,6 +54,7 @@ class Manifest:
             "interpreter": self.interpreter,
             "profile": self.profile,
             "left_out": self.left_out,
+            **({"modules": list(self.modules)} if self.modules else {}),
             "total_bytes": self.total_bytes,
             "files": [f.to_json() for f in self.files],
         }
@@ -130,6 +132,7 @@ def read_manifest(path: Path) -> Manifest | None:
             files=files,
             profile=str(data.get("profile", "")),
             left_out={str(k): [int(n), int(b)] for k, (n, b) in data.get("left_out", {}).items()},
+            modules=tuple(str(m) for m in data.get("modules", ())),
         )
     except (FileNotFoundError, ValueError, KeyError, TypeError, AttributeError):
         return None

@@ -1,0 +1,173 @@
+"""Running `packages`' steps: the build tools, the probe under qemu-user, pip, the import check."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from pathlib import Path
+
+from ..core.errors import PackageFailed, VerifyFailed
+from ..core.files import remove_tree, sha256_of, write_json_atomic, write_text_atomic
+from ..core.runner import Runner
+from ..core.stamps import Stamp, cached_step
+from .plan import BUILD_TOOLS, PackagesPlan
+from .target import TargetFacts, build_details, facts_from_json, meson_cross_file, parse_facts, pyo3_config
+from .wheels import Wheel, explain_pip_failure, parse_wheel
+
+
+def build_tools(plan: PackagesPlan, runner: Runner) -> None:
+    """The build host's wheel tools for the build interpreter's version, from their pinned hashes."""
+    short = plan.cell.version.short
+    inputs = {"build_tools": sha256_of(BUILD_TOOLS), "python": short}
+
+    def work() -> None:
+        with runner.step(plan.cell.id, "packages-tools") as step:
+            remove_tree(plan.tools)
+            step.run([sys.executable, *plan.tools_command(short)], hint=f"the pins are in {BUILD_TOOLS}")
+
+    cached_step(
+        Stamp(plan.tools),
+        inputs,
+        work,
+        lock=plan.tools.parent / f".{plan.tools.name}.lock",
+        holder=f"the build tools {plan.tools}",
+    )
+
+
+def probe(plan: PackagesPlan, runner: Runner) -> TargetFacts:
+    """The target's facts (target.py), asked once per installed interpreter and RFS; the files made
+    from them are rewritten with them."""
+    interpreter = plan.rfs / plan.cell.version.interpreter
+    inputs = {"interpreter": sha256_of(interpreter), "rfs": str(plan.rfs), "script": sha256_of(Path(__file__))}
+    stamp = Stamp(plan.work, "target")
+    record = stamp.read()
+    if record is not None and stamp.matches(inputs) and plan.facts_file.is_file():
+        return facts_from_json(json.loads(plan.facts_file.read_text()))
+    from .target import PROBE_SCRIPT
+
+    with runner.step(plan.cell.id, "packages-probe") as step:
+        stamp.clear()
+        done = step.run(
+            [plan.qemu, "-L", str(plan.rfs), str(interpreter), "-s", "-c", PROBE_SCRIPT],
+            env={"PYTHONPATH": str(plan.tools)},  # packaging, to compute the tags as pip on the board would
+            timeout=300,
+        )
+        facts = parse_facts(done.output)
+        step.note(
+            f"{facts.platform}, {facts.byteorder}-endian, {facts.sizeof_pointer * 8}-bit, extension suffix "
+            f"{facts.ext_suffix}, long double {facts.longdouble_format or '?'}; {len(facts.tags)} wheel tags, "
+            f"first {facts.tags[0]}"
+        )
+        _write_files(plan, facts)
+        stamp.write(inputs)
+    return facts
+
+
+def _write_files(plan: PackagesPlan, facts: TargetFacts) -> None:
+    plan.work.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(plan.facts_file, facts.to_json())
+    write_json_atomic(plan.tags_file, list(facts.tags))
+    remove_tree(plan.sysconfig_dir)
+    plan.sysconfig_dir.mkdir(parents=True)
+    source = plan.stage / "usr" / "lib" / f"python{plan.cell.version.short}" / f"{plan.sysconfigdata}.py"
+    shutil.copy2(source, plan.sysconfig_dir / source.name)
+    env = dict(plan.cross_env)
+    cc = _sysconfig_var(source, "CC").split()
+    gcc = next((word for word in cc if word.endswith("gcc")), "gcc")
+    tools = {name: _tool(gcc, name) for name in ("ar", "strip")}
+    tools["pkg-config"] = env.get("PKG_CONFIG", "pkg-config")
+    write_text_atomic(
+        plan.work / "meson-cross.ini",
+        meson_cross_file(
+            facts,
+            cc=cc,
+            tools=tools,
+            qemu=plan.qemu,
+            rfs=plan.rfs,
+            pkg_config_libdir=env.get("PKG_CONFIG_LIBDIR", ""),
+        ),
+    )
+    write_json_atomic(plan.work / "build-details.json", build_details(facts))
+    write_text_atomic(plan.work / "pyo3-config.txt", pyo3_config(facts))
+
+
+def _tool(gcc: str, name: str) -> str:
+    return gcc[: -len("gcc")] + name if gcc.endswith("gcc") else name
+
+
+def _sysconfig_var(module: Path, name: str) -> str:
+    namespace: dict[str, object] = {}
+    exec(compile(module.read_text(), str(module), "exec"), namespace)  # our own staged, generated file
+    build_time_vars = namespace["build_time_vars"]
+    assert isinstance(build_time_vars, dict)
+    return str(build_time_vars.get(name, ""))
+
+
+def build_wheels(plan: PackagesPlan, runner: Runner) -> list[Wheel]:
+    """pip resolves the requirements for the target and downloads or builds each wheel into a fresh
+    directory (the set of this run); built wheels are kept in the cell's wheelhouse for the next."""
+    fresh = plan.work / "wheels"
+    remove_tree(fresh)
+    fresh.mkdir(parents=True)
+    plan.wheelhouse.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(plan.requirements_file, plan.requirements)
+    facts = facts_from_json(json.loads(plan.facts_file.read_text()))
+    with runner.step(plan.cell.id, "packages-wheels") as step:
+        command = plan.wheel_command()
+        command[command.index("--wheel-dir") + 1] = str(fresh)
+        done = step.run(command, env=plan.env(facts.platform), check=False)
+        if done.returncode != 0:
+            failure = explain_pip_failure(done.output)
+            tail = "\n".join(f"    {line}" for line in done.output.splitlines()[-12:])
+            if failure is None:
+                raise PackageFailed(
+                    f"pip could not make the wheels for {plan.cell.id} (exit {done.returncode}); the RFS was not "
+                    f"written; last lines:\n{tail}",
+                    hint=f"whole log: {step.log}",
+                )
+            raise PackageFailed(
+                f"{failure.message}; the RFS was not written",
+                hint=(failure.hint + "; " if failure.hint else "") + f"log: {step.log}",
+            )
+        found = [parse_wheel(p) for p in sorted(fresh.glob("*.whl"))]
+        for wheel in found:
+            kept = plan.wheelhouse / wheel.path.name
+            if not kept.exists():
+                shutil.copy2(wheel.path, kept)
+        step.note(f"{len(found)} wheels: " + ", ".join(w.path.name for w in found))
+    return found
+
+
+IMPORT_SCRIPT = r"""
+import importlib, json, sys
+failed = {}
+for name in json.loads(sys.argv[1]):
+    try:
+        importlib.import_module(name)
+    except BaseException as exc:
+        failed[name] = f"{type(exc).__name__}: {exc}"
+print("CROSSPYTHON-IMPORTS " + json.dumps(failed))
+"""
+
+
+def import_check(plan: PackagesPlan, modules: list[str], runner: Runner) -> None:
+    """Each installed package's top-level modules imported by the board's interpreter, from the RFS."""
+    if not modules:
+        return
+    interpreter = str(plan.rfs / plan.cell.version.interpreter)
+    with runner.step(plan.cell.id, "packages-import") as step:
+        done = step.run(
+            [plan.qemu, "-L", str(plan.rfs), interpreter, "-I", "-B", "-c", IMPORT_SCRIPT, json.dumps(modules)],
+            check=False,
+            timeout=600,
+        )
+        line = next((x for x in done.output.splitlines() if x.startswith("CROSSPYTHON-IMPORTS ")), None)
+        failed = json.loads(line.split(" ", 1)[1]) if line else {"(interpreter)": f"exit {done.returncode}"}
+        if failed:
+            raise VerifyFailed(
+                "installed, but not importable on the target: "
+                + "; ".join(f"{name}: {why}" for name, why in failed.items()),
+                hint=f"see {step.log}",
+            )
+        step.note(f"imported under {plan.qemu}: {', '.join(modules)}")
