@@ -308,6 +308,14 @@ def verify(session: Session, *, expect_profile: bool = False) -> list[CheckResul
         )
     installed = modules_in(session.rfs, cell.version.short)
     imports, skipped = modules_to_import(installed, session.matrix.not_importable, session.matrix.importable_with)
+    # Then the packages `invoke packages` installed: their top-level modules, their files as installed.
+    from .packages.into_rfs import installed_packages
+
+    packages = installed_packages(session.layout.package_manifests(cell.version, session.rfs))
+    imports += [m for p in packages.values() for m in p.modules]
+    changed = manifest.changed_in(session.rfs) if manifest is not None else None
+    if changed is not None:
+        changed += [f for p in packages.values() for f in p.changed_in(session.rfs)]
     path: tuple[Path, ...] = ()
     if session.app is not None:
         app_dir, app_modules = app_roots(session.app)
@@ -325,7 +333,7 @@ def verify(session: Session, *, expect_profile: bool = False) -> list[CheckResul
         skipped=skipped,
         profile=profile.name if profile else "",
         dropped_because=lambda module: why_left_out(module, profile) if profile else None,
-        changed=manifest.changed_in(session.rfs) if manifest is not None else None,
+        changed=changed,
     )
 
 
