@@ -8,6 +8,7 @@ those steps do nothing when their outputs are already up to date.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import time
@@ -33,6 +34,7 @@ from .build.toolchain import (
 from .check import targettest
 from .check.verify import CheckResult, modules_to_import, run_verify
 from .core.errors import ConfigError, PackageFailed, TargetTestsFailed, VerifyFailed
+from .core.files import write_json_atomic
 from .core.locks import file_lock
 from .core.runner import Step
 from .core.stamps import Stamp, fingerprint
@@ -565,12 +567,13 @@ def packages(
     facts = probe(plan, session.runner)
     stamp = Stamp(plan.work, "packages")
     inputs = plan.inputs(facts.to_json(), profile.name, fingerprint(manifest.inputs))
-    record = stamp.read()
     installed = into_rfs.installed_packages(plan.manifests)
     if (
-        record is not None
-        and stamp.matches(inputs)
-        and all(n in installed and installed[n].present_in(plan.rfs) for n in record.inputs.get("installed", []))
+        stamp.matches(inputs)
+        and plan.installed_file.is_file()
+        and all(
+            n in installed and installed[n].present_in(plan.rfs) for n in json.loads(plan.installed_file.read_text())
+        )
     ):
         session.runner.skip(cell.id, "packages", f"the same packages are installed in {plan.rfs}")
         return
@@ -594,4 +597,5 @@ def packages(
             into_rfs.merge_packages(plan, trees, {w.name: w for w in found}, profile, step)
     modules = [m for name in trees for m in into_rfs.installed_packages(plan.manifests)[name].modules]
     import_check(plan, modules, session.runner)
-    stamp.write(inputs | {"installed": sorted(trees)})
+    write_json_atomic(plan.installed_file, sorted(trees))
+    stamp.write(inputs)

@@ -64,7 +64,7 @@ def stage_wheels(plan: PackagesPlan, wheels: list[Wheel], profile: Profile, step
         "wheels": [[str(w.path), str(trees[w.name])] for w in wheels],
     }
     env = {"PYTHONPATH": str(plan.tools), "PYTHONNOUSERSITE": "1"}
-    step.run([str(plan.build_python), "-I", "-c", INSTALL_SCRIPT, json.dumps(spec)], env=env)
+    step.run([str(plan.build_python), "-s", "-c", INSTALL_SCRIPT, json.dumps(spec)], env=env)
     for wheel in wheels:
         tree = trees[wheel.name]
         _compile(plan, tree, profile, step)

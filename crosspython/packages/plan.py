@@ -80,6 +80,11 @@ class PackagesPlan:
         return self.work / "tags.json"
 
     @property
+    def installed_file(self) -> Path:
+        """The packages the last complete run installed (what a no-op rerun checks are still there)."""
+        return self.work / "installed.json"
+
+    @property
     def requirements_file(self) -> Path:
         return self.work / "requirements.txt"
 
