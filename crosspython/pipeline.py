@@ -548,7 +548,7 @@ def packages(
     """Third-party packages for the board: wheels resolved, downloaded or built for the target, checked,
     installed into the RFS's site-packages and imported under qemu-user (see packages/)."""
     from .packages import into_rfs, wheels
-    from .packages.run import build_tools, build_wheels, import_check, probe
+    from .packages.run import build_tools, build_wheels, import_check, keep_wheels, probe
 
     cell = session.cell
     if uninstall:
@@ -591,6 +591,7 @@ def packages(
                 hint="a wheel built for another machine, or a library missing from the RFS (add its package)",
             )
         step.note(f"{len(found)} wheels fit the target: " + ", ".join(w.path.name for w in found))
+        keep_wheels(plan, found)
     with session.runner.step(cell.id, "packages-install") as step:
         trees = into_rfs.stage_wheels(plan, found, profile, step)
         with file_lock(session.layout.lock("rfs-" + fingerprint({"rfs": str(plan.rfs)})), f"the RFS {plan.rfs}"):

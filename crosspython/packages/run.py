@@ -106,7 +106,7 @@ def _sysconfig_var(module: Path, name: str) -> str:
 
 def build_wheels(plan: PackagesPlan, runner: Runner) -> list[Wheel]:
     """pip resolves the requirements for the target and downloads or builds each wheel into a fresh
-    directory (the set of this run); built wheels are kept in the cell's wheelhouse for the next."""
+    directory: the set of this run (keep_wheels keeps them once checked)."""
     fresh = plan.work / "wheels"
     remove_tree(fresh)
     fresh.mkdir(parents=True)
@@ -131,12 +131,16 @@ def build_wheels(plan: PackagesPlan, runner: Runner) -> list[Wheel]:
                 hint=(failure.hint + "; " if failure.hint else "") + f"log: {step.log}",
             )
         found = [parse_wheel(p) for p in sorted(fresh.glob("*.whl"))]
-        for wheel in found:
-            kept = plan.wheelhouse / wheel.path.name
-            if not kept.exists():
-                shutil.copy2(wheel.path, kept)
         step.note(f"{len(found)} wheels: " + ", ".join(w.path.name for w in found))
     return found
+
+
+def keep_wheels(plan: PackagesPlan, wheels: list[Wheel]) -> None:
+    """Keep the checked wheels in the cell's wheelhouse: the next run finds them there (no rebuild)."""
+    for wheel in wheels:
+        kept = plan.wheelhouse / wheel.path.name
+        if not kept.exists():
+            shutil.copy2(wheel.path, kept)
 
 
 IMPORT_SCRIPT = r"""

@@ -121,7 +121,7 @@ def explain_pip_failure(output: str) -> PipFailure | None:
             )
         return PipFailure(
             f"no version of {found.group(1)} has a wheel for the target or a source distribution "
-            f"(versions found: {versions[-120:]})",
+            f"(versions found: {'... ' if versions.count(',') >= 8 else ''}{', '.join(versions.split(', ')[-8:])})",
             "pick a version that publishes its source (an sdist)",
         )
     if found := _NO_DISTRIBUTION.search(output):

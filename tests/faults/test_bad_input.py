@@ -127,6 +127,12 @@ CASES = [
     ("test-target-before-install", ["test-target", "--rfs", "{rfs}"], 2, "no interpreter at"),
     ("artifacts-not-writable", ["fetch"], 12, "Not a directory"),
     ("qemu-missing", ["verify", "--rfs", "{rfs}"], 3, "`qemu-arm` was not found"),
+    ("packages-none-given", ["packages", "--rfs", "{rfs}"], 2, "no packages given"),
+    ("packages-bad-spec", ["packages", "--specs", "pyserial==", "--rfs", "{rfs}"], 2, "not a requirement (--specs)"),
+    ("packages-requirements-missing", ["packages", "--requirements", "{tmp}/req.txt", "--rfs", "{rfs}"], 2, "no such"),
+    ("packages-python-2", ["packages", "--python", "2.7", "--specs", "six", "--rfs", "{rfs}"], 2, "CPython 3 only"),
+    ("packages-before-install", ["packages", "--specs", "pyserial", "--rfs", "{rfs}"], 2, "holds no install of"),
+    ("packages-uninstall-before-install", ["packages", "--uninstall", "six", "--rfs", "{rfs}"], 2, "holds no install"),
 ]
 
 
