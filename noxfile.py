@@ -5,6 +5,7 @@
     nox -s "matrix(cp313-arm-linux-gnueabihf)"  /  nox -t arm  /  nox -l --json
     nox -s matrix -- --target-tests   # ... and CPython's regression subset on each cell (invoke test-target)
     nox -s sizes                 # build the variants of the default cell, then the size report
+    nox -s packages              # numpy (meson-python, C and C++) cross-built for armhf, computed with under qemu
 
 A bare `nox` runs only `tests`: the other sessions build CPython and take many minutes.
 """
@@ -143,3 +144,41 @@ def sizes(session: nox.Session) -> None:
     for profile in MATRIX.profiles:
         session.run("invoke", "board", "--profile", profile)
     session.run("invoke", "sizes", "--startup", *session.posargs)
+
+
+# numpy computes on the board: a matrix product and a linear solve, checked against known answers.
+NUMPY_CHECK = r"""
+import time
+started = time.monotonic()
+import numpy as np
+a = np.array([[3.0, 1.0], [1.0, 2.0]])
+b = np.array([9.0, 8.0])
+assert np.allclose(a @ np.array([[1.0, 0.0], [0.0, 1.0]]), a)
+assert np.allclose(a @ a, [[10.0, 5.0], [5.0, 5.0]])
+x = np.linalg.solve(a, b)
+assert np.allclose(x, [2.0, 3.0]), x
+m = np.arange(1, 10, dtype=np.float64).reshape(3, 3) + np.eye(3)
+assert np.allclose(m @ np.linalg.inv(m), np.eye(3))
+print("NUMPY OK", np.__version__, "solve ->", x.tolist(), f"in {time.monotonic() - started:.1f}s under qemu")
+"""
+
+
+@nox.session(default=False)
+def packages(session: nox.Session) -> None:
+    """numpy for the default cell (3.13, armhf): meson-python with the probed cross file, C and C++,
+    built from source for the target; then a matrix product and numpy.linalg.solve under qemu-arm.
+    Outside CI's time budget (minutes of compiling). posargs: the numpy requirement (default numpy)."""
+    _install(session)
+    spec = " ".join(session.posargs) or "numpy"
+    session.run("invoke", "setup", "--triplet", "arm-linux-gnueabihf", "--cxx")
+    session.run("invoke", "native", "cross", "install")
+    started = time.monotonic()
+    session.run("invoke", "packages", "--specs", spec)
+    built = time.monotonic() - started
+    rfs = LAYOUT.default_rfs("arm-linux-gnueabihf")
+    session.run(
+        "qemu-arm", "-L", str(rfs), str(rfs / "usr/bin/python3.13"), "-I", "-B", "-c", NUMPY_CHECK, external=True
+    )
+    site = rfs / "usr/lib/python3.13/site-packages"
+    size = sum(p.stat().st_size for p in site.rglob("*") if p.is_file() and "numpy" in p.relative_to(site).parts[0])
+    print(f"numpy: built and installed in {built:.0f}s; {size / 1e6:.1f} MB installed (numpy*, stripped)")

@@ -360,14 +360,15 @@ def sizes(
     help={
         "triplet": "also install this target's tool-chain and qemu (default: every target in matrix/)",
         "dry_run": "only print the Debian packages that would be installed",
+        "cxx": "also the targets' C++ compilers (g++-<triplet>), for packages with C++ sources such as numpy",
     },
 )
 @errors_as_messages
-def setup(c: Context, triplet: str | None = None, dry_run: bool = False) -> None:
+def setup(c: Context, triplet: str | None = None, dry_run: bool = False, cxx: bool = False) -> None:
     """Install the Debian packages needed: make, gcc, pkg-config, ccache, qemu-user, cross tool-chains, ..."""
     s = session_for(c, triplet=triplet)
     targets = [s.cell.target] if triplet else list(s.matrix.targets.values())
-    missing = pipeline.setup(s, targets, dry_run=dry_run)
+    missing = pipeline.setup(s, targets, dry_run=dry_run, cxx=cxx)
     print(
         f"setup: {'would install' if dry_run else 'installed'} {' '.join(missing)}"
         if missing

@@ -88,6 +88,11 @@ class Target:
     openssl_target: str = ""
     family: str = ""  # architecture family (a nox tag); the arch part of the triplet when not given
 
+    @property
+    def cxx_package(self) -> str:
+        """The Debian package of the tool-chain's C++ compiler (g++-<triplet> beside gcc-<triplet>)."""
+        return "g++-" + self.toolchain_package.removeprefix("gcc-")
+
 
 @dataclass(frozen=True, kw_only=True)
 class DebianSource:

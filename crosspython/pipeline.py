@@ -339,9 +339,9 @@ def verify(session: Session, *, expect_profile: bool = False) -> list[CheckResul
     )
 
 
-def setup(session: Session, targets: list[Target], *, dry_run: bool = False) -> list[str]:
+def setup(session: Session, targets: list[Target], *, dry_run: bool = False, cxx: bool = False) -> list[str]:
     """Install the Debian packages the given targets need (apt-get, as root or through sudo)."""
-    missing = missing_packages(targets)
+    missing = missing_packages(targets, cxx=cxx)
     if not missing or dry_run:
         return missing
     with session.runner.step("setup", "apt-get") as step:

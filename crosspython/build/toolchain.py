@@ -156,11 +156,14 @@ def ccache() -> str | None:
     return shutil.which("ccache")
 
 
-def missing_packages(targets: list[Target]) -> list[str]:
-    """Debian packages that `invoke setup` must install for these targets."""
+def missing_packages(targets: list[Target], *, cxx: bool = False) -> list[str]:
+    """Debian packages that `invoke setup` must install for these targets (with `cxx`, their C++
+    compilers too: third-party packages with C++ sources, such as numpy, need them)."""
     wanted: dict[str, str] = dict(HOST_TOOLS) | dict(OPTIONAL_HOST_TOOLS)
     for target in targets:
         wanted[f"{target.toolchain_prefix}-gcc"] = target.toolchain_package
+        if cxx:
+            wanted[f"{target.toolchain_prefix}-g++"] = target.cxx_package
         wanted[target.qemu] = QEMU_PACKAGE
     missing = {package for tool, package in wanted.items() if shutil.which(tool) is None}
     # The tool-chain's libc development files are a Recommends of gcc-<triplet>, not a Depends.

@@ -96,6 +96,8 @@ class PackagesPlan:
     def env(self, facts_platform: str) -> dict[str, str]:
         """The build interpreter, made to build for the target (see the module's docstring)."""
         env = dict(self.cross_env)
+        # The build tools' programs (meson, ninja, cython) before the rest.
+        env["PATH"] = f"{self.tools / 'bin'}:{env.get('PATH', '')}".rstrip(":")
         env.update(
             {
                 "PYTHONPATH": f"{self.sysconfig_dir}:{self.tools}",

@@ -86,6 +86,8 @@ def _write_files(plan: PackagesPlan, facts: TargetFacts) -> None:
             qemu=plan.qemu,
             rfs=plan.rfs,
             pkg_config_libdir=env.get("PKG_CONFIG_LIBDIR", ""),
+            c_args=[w for w in _sysconfig_var(source, "CPPFLAGS").split() if w.startswith(f"-I{plan.rfs}")],
+            link_args=_sysconfig_var(source, "LDFLAGS").split(),
         ),
     )
     write_json_atomic(plan.work / "build-details.json", build_details(facts))

@@ -172,6 +172,8 @@ def meson_cross_file(
     qemu: str,
     rfs: Path,
     pkg_config_libdir: str,
+    c_args: tuple[str, ...] | list[str] = (),
+    link_args: tuple[str, ...] | list[str] = (),
 ) -> str:
     """A meson cross file for the target: its compilers, qemu-user as `exe_wrapper` (so that meson
     may run test programs), and the facts the probe found."""
@@ -195,6 +197,16 @@ def meson_cross_file(
         f"longdouble_format = {facts.longdouble_format!r}",
         "needs_exe_wrapper = true",
     ]
+    if c_args or link_args:
+        # An RFS used with -I/-L rather than as --sysroot: the cell's own search paths.
+        lines += [
+            "",
+            "[built-in options]",
+            f"c_args = {_meson_list(list(c_args))}",
+            f"cpp_args = {_meson_list(list(c_args))}",
+            f"c_link_args = {_meson_list(list(link_args))}",
+            f"cpp_link_args = {_meson_list(list(link_args))}",
+        ]
     return "\n".join(lines) + "\n"
 
 

@@ -100,6 +100,10 @@ _BUILD_FAILED = re.compile(r"(?:Failed to build|ERROR: Failed building wheel for
 _MISSING_HEADER = re.compile(r"fatal error: ([\w./+\-]+\.h): No such file or directory")
 _MISSING_MODULE = re.compile(r"ModuleNotFoundError: No module named '([\w.]+)'")
 _MISSING_LIB = re.compile(r"cannot find -l([\w.+\-]+)")
+_NO_CXX = re.compile(
+    r"([\w/.\-]+-g\+\+)\S*:? (?:not found|No such file or directory|command not found)"
+    r"|Unknown compiler\(s\).*?([\w/.\-]+-g\+\+)"
+)
 
 
 @dataclass(frozen=True)
@@ -128,6 +132,12 @@ def explain_pip_failure(output: str) -> PipFailure | None:
         return PipFailure(
             f"no package {found.group(1)} on the index (no wheel for the target and no source)",
             "check the name on https://pypi.org",
+        )
+    if found := _NO_CXX.search(output):
+        compiler = Path(found.group(1) or found.group(2)).name
+        return PipFailure(
+            f"{who}it has C++ sources, and the C++ cross compiler {compiler} is not installed",
+            f"install it: `invoke setup --cxx` (Debian's g++-{compiler.removesuffix('-g++')})",
         )
     if found := _MISSING_HEADER.search(output):
         return PipFailure(

@@ -209,3 +209,37 @@ def test_top_level_modules_and_the_scheme(tmp_path: Path) -> None:
     assert top_level_modules(tmp_path, "3.13") == ("_cffi_backend", "msgpack", "serial", "six")
     assert scheme("3.13")["platlib"] == "/usr/lib/python3.13/site-packages"
     assert scheme("3.13")["scripts"] == "/usr/bin"
+
+
+def test_a_missing_cxx_compiler_names_its_package() -> None:
+    output = (
+        "meson.build:1:0: ERROR: Unknown compiler(s): [['/usr/bin/ccache', '/usr/bin/arm-linux-gnueabihf-g++']]\n"
+        "ERROR: Failed building wheel for numpy"
+    )
+    failure = explain_pip_failure(output)
+    assert failure is not None and "numpy: it has C++ sources" in failure.message
+    assert "arm-linux-gnueabihf-g++" in failure.message and "g++-arm-linux-gnueabihf" in failure.hint
+
+
+def test_setup_adds_the_cxx_compilers_only_when_asked(matrix: Matrix, monkeypatch: pytest.MonkeyPatch) -> None:
+    from crosspython.build import toolchain
+
+    monkeypatch.setattr(toolchain.shutil, "which", lambda tool: None)  # nothing installed
+    monkeypatch.setattr(toolchain, "_installed", lambda package: False)
+    targets = [matrix.targets["arm-linux-gnueabihf"]]
+    assert "g++-arm-linux-gnueabihf" not in toolchain.missing_packages(targets)
+    assert "g++-arm-linux-gnueabihf" in toolchain.missing_packages(targets, cxx=True)
+
+
+def test_an_rfs_without_sysroot_gives_meson_its_search_paths() -> None:
+    text = tgt.meson_cross_file(
+        tgt.facts_from_json(FACTS),
+        cc=["/usr/bin/powerpc-linux-gnu-gcc"],
+        tools={},
+        qemu="qemu-ppc",
+        rfs=Path("/rfs"),
+        pkg_config_libdir="",
+        c_args=["-I/rfs/usr/include"],
+        link_args=["-L/rfs/usr/lib"],
+    )
+    assert "[built-in options]\nc_args = ['-I/rfs/usr/include']" in text and "c_link_args = ['-L/rfs/usr/lib']" in text
