@@ -8,7 +8,6 @@ those steps do nothing when their outputs are already up to date.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import time
@@ -33,9 +32,7 @@ from .build.toolchain import (
 )
 from .check import targettest
 from .check.verify import CheckResult, modules_to_import, run_verify
-from .core.errors import ConfigError, PackageFailed, TargetTestsFailed, VerifyFailed
-from .core.files import write_json_atomic
-from .core.locks import file_lock
+from .core.errors import ConfigError, TargetTestsFailed, VerifyFailed
 from .core.runner import Step
 from .core.stamps import Stamp, fingerprint
 from .fetch import apt, sources
@@ -547,56 +544,20 @@ def packages(
 ) -> None:
     """Third-party packages for the board: wheels resolved, downloaded or built for the target, checked,
     installed into the RFS's site-packages and imported under qemu-user (see packages/)."""
-    from .packages import into_rfs, wheels
-    from .packages.run import build_tools, build_wheels, import_check, keep_wheels, probe
+    from .packages import run
 
-    cell = session.cell
+    rfs_lock = session.layout.lock("rfs-" + fingerprint({"rfs": str(session.rfs)}))
     if uninstall:
-        plan = _packages_plan(session, "")
-        with (
-            file_lock(session.layout.lock("rfs-" + fingerprint({"rfs": str(plan.rfs)})), f"the RFS {plan.rfs}"),
-            session.runner.step(cell.id, "packages-uninstall") as step,
-        ):
-            into_rfs.uninstall(plan, uninstall.split(), step)
+        run.uninstall_packages(_packages_plan(session, ""), uninstall.split(), session.runner, rfs_lock)
         return
     plan = _packages_plan(session, read_requirements(specs, requirements))
-    manifest = read_manifest(session.layout.manifest(cell, session.rfs))
+    manifest = read_manifest(session.layout.manifest(session.cell, session.rfs))
     assert manifest is not None  # checked by _packages_plan
-    profile = session.matrix.profiles.get(manifest.profile) or session.profile
-    build_tools(plan, session.runner)
-    facts = probe(plan, session.runner)
-    stamp = Stamp(plan.work, "packages")
-    inputs = plan.inputs(facts.to_json(), profile.name, fingerprint(manifest.inputs))
-    installed = into_rfs.installed_packages(plan.manifests)
-    if (
-        stamp.matches(inputs)
-        and plan.installed_file.is_file()
-        and all(
-            n in installed and installed[n].present_in(plan.rfs) for n in json.loads(plan.installed_file.read_text())
-        )
-    ):
-        session.runner.skip(cell.id, "packages", f"the same packages are installed in {plan.rfs}")
-        return
-    stamp.clear()
-    found = build_wheels(plan, session.runner)
-    with session.runner.step(cell.id, "packages-check") as step:
-        has = wheels.library_names(plan.rfs_lib_dirs)
-        problems = [
-            p for w in found for p in wheels.check_wheel(w, cell.target, ext_suffix=facts.ext_suffix, has_library=has)
-        ]
-        if problems:
-            raise PackageFailed(
-                f"{len(problems)} problem(s) with the wheels for {cell.id}; the RFS was not written:\n  "
-                + "\n  ".join(problems[:20]),
-                hint="a wheel built for another machine, or a library missing from the RFS (add its package)",
-            )
-        step.note(f"{len(found)} wheels fit the target: " + ", ".join(w.path.name for w in found))
-        keep_wheels(plan, found)
-    with session.runner.step(cell.id, "packages-install") as step:
-        trees = into_rfs.stage_wheels(plan, found, profile, step)
-        with file_lock(session.layout.lock("rfs-" + fingerprint({"rfs": str(plan.rfs)})), f"the RFS {plan.rfs}"):
-            into_rfs.merge_packages(plan, trees, {w.name: w for w in found}, profile, step)
-    modules = [m for name in trees for m in into_rfs.installed_packages(plan.manifests)[name].modules]
-    import_check(plan, modules, session.runner)
-    write_json_atomic(plan.installed_file, sorted(trees))
-    stamp.write(inputs)
+    run.run_packages(
+        plan,
+        profile=session.matrix.profiles.get(manifest.profile) or session.profile,
+        installed_cell=fingerprint(manifest.inputs),
+        runner=session.runner,
+        rfs_lock=rfs_lock,
+        work_lock=session.layout.lock(f"packages-{plan.work.parent.name}-{plan.work.name}"),
+    )

@@ -9,11 +9,14 @@ from pathlib import Path
 
 from ..core.errors import PackageFailed, VerifyFailed
 from ..core.files import remove_tree, sha256_of, write_json_atomic, write_text_atomic
+from ..core.locks import file_lock
 from ..core.runner import Runner
 from ..core.stamps import Stamp, cached_step
+from ..matrix import Profile
+from . import into_rfs
 from .plan import BUILD_TOOLS, PackagesPlan
 from .target import TargetFacts, build_details, facts_from_json, meson_cross_file, parse_facts, pyo3_config
-from .wheels import Wheel, explain_pip_failure, parse_wheel
+from .wheels import Wheel, check_wheel, explain_pip_failure, library_names, parse_wheel
 
 
 def build_tools(plan: PackagesPlan, runner: Runner) -> None:
@@ -122,16 +125,13 @@ def build_wheels(plan: PackagesPlan, runner: Runner) -> list[Wheel]:
         if done.returncode != 0:
             failure = explain_pip_failure(done.output)
             tail = "\n".join(f"    {line}" for line in done.output.splitlines()[-12:])
-            if failure is None:
-                raise PackageFailed(
-                    f"pip could not make the wheels for {plan.cell.id} (exit {done.returncode}); the RFS was not "
-                    f"written; last lines:\n{tail}",
-                    hint=f"whole log: {step.log}",
-                )
-            raise PackageFailed(
-                f"{failure.message}; the RFS was not written",
-                hint=(failure.hint + "; " if failure.hint else "") + f"log: {step.log}",
-            )
+            message = failure.message if failure else f"pip could not make the wheels for {plan.cell.id}"
+            if failure is None or failure.generic:
+                message += f" (exit {done.returncode}); the RFS was not written; last lines:\n{tail}"
+            else:
+                message += "; the RFS was not written"
+            hint = failure.hint if failure and failure.hint else ""
+            raise PackageFailed(message, hint=(hint + "; " if hint else "") + f"whole log: {step.log}")
         found = [parse_wheel(p) for p in sorted(fresh.glob("*.whl"))]
         step.note(f"{len(found)} wheels: " + ", ".join(w.path.name for w in found))
     return found
@@ -177,3 +177,54 @@ def import_check(plan: PackagesPlan, modules: list[str], runner: Runner) -> None
                 hint=f"see {step.log}",
             )
         step.note(f"imported under {plan.qemu}: {', '.join(modules)}")
+
+
+def run_packages(
+    plan: PackagesPlan, *, profile: Profile, installed_cell: str, runner: Runner, rfs_lock: Path, work_lock: Path
+) -> None:
+    """The whole of `packages` for one cell and RFS: build tools, probe, wheels, checks, install, imports.
+    Nothing is written into the RFS before every wheel is built and checked; an unchanged rerun does nothing."""
+    build_tools(plan, runner)
+    with file_lock(work_lock, f"the packages of {plan.cell.id} for {plan.rfs}"):
+        facts = probe(plan, runner)
+        stamp = Stamp(plan.work, "packages")
+        inputs = plan.inputs(facts.to_json(), profile.name, installed_cell)
+        if stamp.matches(inputs) and _still_installed(plan):
+            runner.skip(plan.cell.id, "packages", f"the same packages are installed in {plan.rfs}")
+            return
+        stamp.clear()
+        found = build_wheels(plan, runner)
+        with runner.step(plan.cell.id, "packages-check") as step:
+            has = library_names(plan.rfs_lib_dirs)
+            target = plan.cell.target
+            problems = [p for w in found for p in check_wheel(w, target, ext_suffix=facts.ext_suffix, has_library=has)]
+            if problems:
+                raise PackageFailed(
+                    f"{len(problems)} problem(s) with the wheels for {plan.cell.id}; the RFS was not written:\n  "
+                    + "\n  ".join(problems[:20]),
+                    hint="a wheel built for another machine, or a library missing from the RFS (add its package)",
+                )
+            step.note(f"{len(found)} wheels fit the target: " + ", ".join(w.path.name for w in found))
+            keep_wheels(plan, found)
+        with runner.step(plan.cell.id, "packages-install") as step:
+            trees = into_rfs.stage_wheels(plan, found, profile, step)
+            with file_lock(rfs_lock, f"the RFS {plan.rfs}"):
+                into_rfs.merge_packages(plan, trees, {w.name: w for w in found}, profile, step)
+        installed = into_rfs.installed_packages(plan.manifests)
+        import_check(plan, [m for name in trees for m in installed[name].modules], runner)
+        write_json_atomic(plan.installed_file, sorted(trees))
+        stamp.write(inputs)
+
+
+def _still_installed(plan: PackagesPlan) -> bool:
+    """The packages of the last complete run are all in the RFS as their manifests say."""
+    if not plan.installed_file.is_file():
+        return False
+    installed = into_rfs.installed_packages(plan.manifests)
+    names = json.loads(plan.installed_file.read_text())
+    return all(n in installed and installed[n].present_in(plan.rfs) for n in names)
+
+
+def uninstall_packages(plan: PackagesPlan, names: list[str], runner: Runner, rfs_lock: Path) -> None:
+    with file_lock(rfs_lock, f"the RFS {plan.rfs}"), runner.step(plan.cell.id, "packages-uninstall") as step:
+        into_rfs.uninstall(plan, names, step)

@@ -97,6 +97,7 @@ def library_names(lib_dirs: tuple[Path, ...]) -> set[str]:
 _NO_DISTRIBUTION = re.compile(r"No matching distribution found for (\S+)")
 _NO_VERSIONS = re.compile(r"Could not find a version that satisfies the requirement (\S+) \(from versions: ([^)]*)\)")
 _BUILD_FAILED = re.compile(r"(?:Failed to build|ERROR: Failed building wheel for) ([\w.\-]+)")
+_COLLECTING = re.compile(r"^Collecting ([\w.\-]+)", re.MULTILINE)  # the package pip was at
 _MISSING_HEADER = re.compile(r"fatal error: ([\w./+\-]+\.h): No such file or directory")
 _MISSING_MODULE = re.compile(r"ModuleNotFoundError: No module named '([\w.]+)'")
 _MISSING_LIB = re.compile(r"cannot find -l([\w.+\-]+)")
@@ -110,12 +111,14 @@ _NO_CXX = re.compile(
 class PipFailure:
     message: str
     hint: str
+    generic: bool = False  # no cause recognised: the log's last lines say more
 
 
 def explain_pip_failure(output: str) -> PipFailure | None:
     """The cause of a failed `pip wheel`, in one line, when its output shows a known one."""
     package = _BUILD_FAILED.search(output)
-    who = f"{package.group(1)}: " if package else ""
+    collecting = _COLLECTING.findall(output)
+    who = f"{package.group(1)}: " if package else f"{collecting[-1]}: " if collecting else ""
     if found := _NO_VERSIONS.search(output):
         versions = found.group(2).strip()
         if versions == "none":
@@ -161,5 +164,5 @@ def explain_pip_failure(output: str) -> PipFailure | None:
             "add it to matrix/build-tools.txt (with its sha256)",
         )
     if package:
-        return PipFailure(f"the build of {package.group(1)} for the target failed", "")
+        return PipFailure(f"the build of {package.group(1)} for the target failed", "", generic=True)
     return None

@@ -154,7 +154,11 @@ def test_pure_wheel_names_are_parsed_with_every_tag(tmp_path: Path) -> None:
             "cffi: the C header ffi.h is not in the RFS",
         ),
         ("ld: cannot find -lyaml\nERROR: Failed building wheel for pyyaml", "pyyaml: the library libyaml is not"),
-        ("ModuleNotFoundError: No module named 'maturin'\nERROR: Failed building wheel for orjson", "Rust"),
+        (
+            "Collecting six\nCollecting orjson (from -r r.txt (line 1))\n  Downloading orjson-3.13.0.tar.gz\n"
+            "  x Cannot import build backend 'maturin'.\n  ╰─> ModuleNotFoundError: No module named 'maturin'\n",
+            "orjson: a Rust extension (maturin)",
+        ),
         ("ModuleNotFoundError: No module named 'pdm'\n", "needs pdm, which is not among"),
         ("error: something else\nERROR: Failed building wheel for foo", "the build of foo for the target failed"),
     ],
