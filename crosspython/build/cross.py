@@ -92,12 +92,16 @@ def plan_cross(
     """
     build_dir = layout.cross_dir(cell)
     cc = str(toolchain.tool("gcc"))
+    # Named, present or not: configure would take whichever <prefix>-g++ this host has today, and
+    # the sysconfigdata (CXX, which C++ extension builds use) would change with the host's packages.
+    cxx = str(toolchain.tool("g++"))
     cppflags: list[str] = []
     # The link farm first: the RFS's absolute .so links, as the board resolves them (rfs/linkfarm.py).
     ldflags: list[str] = [f"-L{d}" for d in farm_dirs] + [f"-Wl,-rpath-link,{d}" for d in farm_dirs]
     if rfs.has_libc:
         # The RFS is a whole sysroot: headers, libc and libraries all come from it.
         cc += f" --sysroot={rfs.root}"
+        cxx += f" --sysroot={rfs.root}"
     else:
         # An RFS without libc: the tool-chain's own sysroot supplies libc; the RFS adds libraries.
         cppflags += [f"-I{d}" for d in rfs.include_dirs]
@@ -105,6 +109,7 @@ def plan_cross(
         ldflags += [f"-Wl,-rpath-link,{d}" for d in rfs.lib_dirs]
     if ccache:
         cc = f"{ccache} {cc}"
+        cxx = f"{ccache} {cxx}"
     ldflags += list(cell.variant.ldflags)
     cflags = list(cell.variant.cflags)
     path_head = [str(toolchain.bindir)]  # the recipe puts the tool-chain's bin/ first on PATH
@@ -125,6 +130,7 @@ def plan_cross(
         "--prefix=/usr",
         *cell.version.configure_args,
         f"CC={cc}",
+        f"CXX={cxx}",
         # Explicit, as a vendor tool-chain's prefix need not be the --host triplet.
         f"AR={toolchain.tool('ar')}",
         f"RANLIB={toolchain.tool('ranlib')}",

@@ -14,6 +14,7 @@ an isolated build would install them with the target's tags, for a machine that 
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,15 @@ import pip._internal.utils.compatibility_tags as ct
 import pip._internal.models.target_python as tp
 import pip._internal.resolution.resolvelib.factory as factory
 ct.get_supported = tp.get_supported = factory.get_supported = get_supported
+# pip gives --config-settings only to the requirements of its command line, not to those of a
+# requirements file nor to dependencies: every build gets ours (meson-python's cross file).
+from pip._internal.req import req_install
+SETTINGS = json.loads(os.environ["CROSSPYTHON_CONFIG_SETTINGS"])
+_init = req_install.InstallRequirement.__init__
+def __init__(self, *args, **kwargs):
+    _init(self, *args, **kwargs)
+    self.config_settings = {**SETTINGS, **(self.config_settings or {})}
+req_install.InstallRequirement.__init__ = __init__
 from pip._internal.cli.main import main
 sys.exit(main())
 """
@@ -102,15 +112,18 @@ class PackagesPlan:
             {
                 "PYTHONPATH": f"{self.sysconfig_dir}:{self.tools}",
                 "PYTHONNOUSERSITE": "1",
+                "PYTHONUNBUFFERED": "1",  # pip's lines reach the log (and the heartbeat) as they come
                 "_PYTHON_SYSCONFIGDATA_NAME": self.sysconfigdata,
                 "_PYTHON_PROJECT_BASE": str(self.build_dir),
                 "_PYTHON_HOST_PLATFORM": facts_platform,
                 "CROSSPYTHON_TARGET_TAGS": str(self.tags_file),
+                # meson-python's cross file (numpy and other meson builds); setuptools ignores it.
+                "CROSSPYTHON_CONFIG_SETTINGS": json.dumps(
+                    {"setup-args": f"--cross-file={self.work / 'meson-cross.ini'}"}
+                ),
                 "PIP_CACHE_DIR": str(self.pip_cache),
                 "PIP_DISABLE_PIP_VERSION_CHECK": "1",
                 "PIP_NO_INPUT": "1",
-                # meson-python reads its cross file from here (numpy and other meson builds).
-                "PIP_CONFIG_SETTINGS": f"setup-args=--cross-file={self.work / 'meson-cross.ini'}",
                 "PYO3_CONFIG_FILE": str(self.work / "pyo3-config.txt"),
                 "PYO3_CROSS": "1",
             }

@@ -22,12 +22,18 @@ from .wheels import Wheel, check_wheel, explain_pip_failure, library_names, pars
 def build_tools(plan: PackagesPlan, runner: Runner) -> None:
     """The build host's wheel tools for the build interpreter's version, from their pinned hashes."""
     short = plan.cell.version.short
-    inputs = {"build_tools": sha256_of(BUILD_TOOLS), "python": short}
+    inputs = {"build_tools": sha256_of(BUILD_TOOLS), "python": short, "build_python": str(plan.build_python)}
 
     def work() -> None:
         with runner.step(plan.cell.id, "packages-tools") as step:
             remove_tree(plan.tools)
             step.run([sys.executable, *plan.tools_command(short)], hint=f"the pins are in {BUILD_TOOLS}")
+            # pip wrote the scripts (cython, meson, ninja) for the Python that ran it; they must run
+            # under the build interpreter, whose version the compiled build tools (Cython) are for.
+            for script in sorted((plan.tools / "bin").glob("*")):
+                text = script.read_bytes()
+                if text.startswith(b"#!") and b"python" in text.split(b"\n", 1)[0]:
+                    script.write_bytes(f"#!{plan.build_python}\n".encode() + text.split(b"\n", 1)[1])
 
     cached_step(
         Stamp(plan.tools),

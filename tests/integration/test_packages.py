@@ -165,6 +165,19 @@ def test_bad_packages_are_one_line_and_leave_the_rfs_alone(
     assert tree_state(_rfs(triplet)) == state
 
 
+def test_a_rust_package_without_a_wheel_for_the_target_is_named(
+    installed: tuple[str, dict[str, str], subprocess.CompletedProcess[str]],
+) -> None:
+    """PyPI has no powerpc wheel of orjson, and no Rust target for the board can be installed here."""
+    triplet, _, _ = installed
+    if triplet != "powerpc-linux-gnu":
+        pytest.skip("orjson publishes armv7l wheels: on armhf it installs from its wheel")
+    state = tree_state(_rfs(triplet))
+    failed = invoke("packages", "--triplet", triplet, "--specs", "orjson==3.13.0")
+    assert failed.returncode == 13 and "orjson: a Rust extension (maturin)" in failed.stderr, failed.stderr
+    assert tree_state(_rfs(triplet)) == state
+
+
 def test_uninstall_gives_back_the_rfs_as_it_was(
     installed: tuple[str, dict[str, str], subprocess.CompletedProcess[str]],
 ) -> None:

@@ -83,6 +83,8 @@ def test_cross_plan_sysroot_mode(matrix: Matrix, tmp_path: Path) -> None:
     assert f"--with-build-python={tmp_path / 'native' / 'python'}" in configure
     assert "--prefix=/usr" in configure
     assert f"CC=/usr/bin/arm-linux-gnueabihf-gcc --sysroot={rfs}" in configure
+    # The C++ compiler is named whether or not it is installed: the build does not change with it.
+    assert f"CXX=/usr/bin/arm-linux-gnueabihf-g++ --sysroot={rfs}" in configure
     assert "AR=/usr/bin/arm-linux-gnueabihf-ar" in configure
     assert not any(a.startswith(("CPPFLAGS=", "LDFLAGS=", "CFLAGS=")) for a in configure)
     assert plan.build_dir == tmp_path / "artifacts" / "build" / "cross" / "cp313-arm-linux-gnueabihf-default"
@@ -148,6 +150,7 @@ def test_vendor_toolchain_with_another_prefix(matrix: Matrix, tmp_path: Path) ->
 def test_ccache_wraps_the_compiler(matrix: Matrix, tmp_path: Path) -> None:
     plan = _plan(matrix, tmp_path, ccache="/usr/bin/ccache")
     assert any(a.startswith("CC=/usr/bin/ccache /usr/bin/arm-linux-gnueabihf-gcc") for a in plan.configure)
+    assert any(a.startswith("CXX=/usr/bin/ccache /usr/bin/arm-linux-gnueabihf-g++") for a in plan.configure)
     assert plan.env_dict["CCACHE_BASEDIR"] == str(tmp_path)
     assert plan.env_dict["CCACHE_NOHASHDIR"] == "1"
 
