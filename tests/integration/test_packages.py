@@ -139,11 +139,36 @@ def _foreign_wheel(directory: Path, triplet: str) -> None:
         zf.writestr("mislabelled-1.0.dist-info/RECORD", "")
 
 
+def _mislinked_wheel(directory: Path, triplet: str) -> None:
+    """A wheel for the target whose extension module links a library the RFS has not (compiled here
+    with the target's tool-chain against a stub of that library)."""
+    tag = "linux_armv7l" if triplet.startswith("arm") else "linux_ppc"
+    build = directory / "build"
+    build.mkdir(parents=True, exist_ok=True)
+    (build / "stub.c").write_text("int crosspython_stub(void) { return 1; }\n")
+    (build / "impl.c").write_text("int crosspython_stub(void);\nint impl(void) { return crosspython_stub(); }\n")
+    gcc = f"{triplet}-gcc"
+    subprocess.run([gcc, "-shared", "-fPIC", "-o", build / "libcrosspythonstub.so", build / "stub.c"], check=True)
+    module = build / "impl.so"
+    subprocess.run(
+        [gcc, "-shared", "-fPIC", "-o", module, build / "impl.c", f"-L{build}", "-lcrosspythonstub"], check=True
+    )
+    with zipfile.ZipFile(directory / f"mislinked-1.0-cp313-cp313-{tag}.whl", "w") as zf:
+        zf.write(module, f"mislinked/_impl.cpython-313-{triplet}.so")
+        zf.writestr("mislinked/__init__.py", "")
+        zf.writestr("mislinked-1.0.dist-info/METADATA", "Metadata-Version: 2.1\nName: mislinked\nVersion: 1.0\n")
+        zf.writestr(
+            "mislinked-1.0.dist-info/WHEEL", f"Wheel-Version: 1.0\nRoot-Is-Purelib: false\nTag: cp313-cp313-{tag}\n"
+        )
+        zf.writestr("mislinked-1.0.dist-info/RECORD", "")
+
+
 BAD = [
     ("unknown-package", "crosspython-no-such-package-xyz", "no package crosspython-no-such-package-xyz on the index"),
     ("no-such-version", "msgpack==0.0.1", "no version of msgpack==0.0.1 has a wheel for the target or a source"),
     ("missing-c-library", "python-ldap==3.4.4", "python-ldap: the C header lber.h is not in the RFS"),
     ("wheel-for-the-build-host", "mislabelled==1.0", "X86_64/64-bit/little-endian"),
+    ("wheel-links-what-the-rfs-lacks", "mislinked==1.0", "links libcrosspythonstub.so, which the RFS has not"),
 ]
 
 
@@ -155,6 +180,7 @@ def test_bad_packages_are_one_line_and_leave_the_rfs_alone(
     assert done.returncode == 0
     requirements = tmp_path / "requirements.txt"
     _foreign_wheel(tmp_path / "wheels", triplet)
+    _mislinked_wheel(tmp_path / "wheels", triplet)
     requirements.write_text(f"--find-links {tmp_path / 'wheels'}\n{spec}\n")
     state = tree_state(_rfs(triplet))
     failed = invoke("packages", "--triplet", triplet, "--requirements", str(requirements))
