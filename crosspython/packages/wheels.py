@@ -119,19 +119,14 @@ def explain_pip_failure(output: str) -> PipFailure | None:
     package = _BUILD_FAILED.search(output)
     collecting = _COLLECTING.findall(output)
     who = f"{package.group(1)}: " if package else f"{collecting[-1]}: " if collecting else ""
-    if found := _NO_VERSIONS.search(output):
-        versions = found.group(2).strip()
-        if versions == "none":
-            return PipFailure(
-                f"no package {found.group(1)} on the index (no wheel for the target and no source)",
-                "check the name on https://pypi.org",
-            )
+    if (found := _NO_VERSIONS.search(output)) and found.group(2).strip() != "none":
+        versions = found.group(2).strip().split(", ")
         return PipFailure(
             f"no version of {found.group(1)} has a wheel for the target or a source distribution "
-            f"(versions found: {'... ' if versions.count(',') >= 8 else ''}{', '.join(versions.split(', ')[-8:])})",
+            f"(versions found: {'... ' if len(versions) > 8 else ''}{', '.join(versions[-8:])})",
             "pick a version that publishes its source (an sdist)",
         )
-    if found := _NO_DISTRIBUTION.search(output):
+    if found := (_NO_DISTRIBUTION.search(output) or _NO_VERSIONS.search(output)):
         return PipFailure(
             f"no package {found.group(1)} on the index (no wheel for the target and no source)",
             "check the name on https://pypi.org",
@@ -142,14 +137,10 @@ def explain_pip_failure(output: str) -> PipFailure | None:
             f"{who}it has C++ sources, and the C++ cross compiler {compiler} is not installed",
             f"install it: `invoke setup --cxx` (Debian's g++-{compiler.removesuffix('-g++')})",
         )
-    if found := _MISSING_HEADER.search(output):
+    if found := _MISSING_HEADER.search(output) or _MISSING_LIB.search(output):
+        what = f"the C header {found.group(1)}" if found.re is _MISSING_HEADER else f"the library lib{found.group(1)}"
         return PipFailure(
-            f"{who}the C header {found.group(1)} is not in the RFS",
-            "add the library's development files (its -dev package: headers, .so link, .pc file) to the RFS",
-        )
-    if found := _MISSING_LIB.search(output):
-        return PipFailure(
-            f"{who}the library lib{found.group(1)} is not in the RFS",
+            f"{who}{what} is not in the RFS",
             "add the library's development files (its -dev package: headers, .so link, .pc file) to the RFS",
         )
     if (found := _MISSING_MODULE.search(output)) and found.group(1).split(".")[0] in ("maturin", "setuptools_rust"):
