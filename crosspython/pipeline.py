@@ -521,6 +521,9 @@ def _packages_plan(session: Session, requirements: str) -> PackagesPlan:
             hint="install the interpreter first: `invoke native cross install` with the same options",
         )
     cross = plan_cell(session, build=False)
+    # The build directory is the wheels' _PYTHON_PROJECT_BASE (pyconfig.h, Makefile): it must be the
+    # cell's current build.
+    require_built(_install_plan(session, cross))
     stdlib = session.layout.stage_dir(cell) / "usr" / "lib" / f"python{cell.version.short}"
     found = sorted(stdlib.glob("_sysconfigdata_*.py"))
     if not found:
