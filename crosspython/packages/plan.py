@@ -90,6 +90,11 @@ class PackagesPlan:
         return self.work / "tags.json"
 
     @property
+    def fresh_wheels(self) -> Path:
+        """The wheels of this run, downloaded or built (the cell's wheelhouse keeps them once checked)."""
+        return self.work / "wheels"
+
+    @property
     def installed_file(self) -> Path:
         """The packages the last complete run installed (what a no-op rerun checks are still there)."""
         return self.work / "installed.json"
@@ -139,7 +144,7 @@ class PackagesPlan:
             "wheel",
             "--no-build-isolation",
             "--wheel-dir",
-            str(self.wheelhouse),
+            str(self.fresh_wheels),
             "--find-links",
             str(self.wheelhouse),
             "--progress-bar",

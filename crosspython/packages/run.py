@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import sys
@@ -15,7 +16,15 @@ from ..core.stamps import Stamp, cached_step
 from ..matrix import Profile
 from . import into_rfs
 from .plan import BUILD_TOOLS, PackagesPlan
-from .target import TargetFacts, build_details, facts_from_json, meson_cross_file, parse_facts, pyo3_config
+from .target import (
+    PROBE_SCRIPT,
+    TargetFacts,
+    build_details,
+    facts_from_json,
+    meson_cross_file,
+    parse_facts,
+    pyo3_config,
+)
 from .wheels import Wheel, check_wheel, explain_pip_failure, library_names, parse_wheel
 
 
@@ -48,13 +57,15 @@ def probe(plan: PackagesPlan, runner: Runner) -> TargetFacts:
     """The target's facts (target.py), asked once per installed interpreter and RFS; the files made
     from them are rewritten with them."""
     interpreter = plan.rfs / plan.cell.version.interpreter
-    inputs = {"interpreter": sha256_of(interpreter), "rfs": str(plan.rfs), "script": sha256_of(Path(__file__))}
+    inputs = {
+        "interpreter": sha256_of(interpreter),
+        "rfs": str(plan.rfs),
+        "sysconfigdata": sha256_of(_staged_sysconfigdata(plan)),  # the cross files' compilers and flags
+        "probe": hashlib.sha256(PROBE_SCRIPT.encode()).hexdigest(),
+    }
     stamp = Stamp(plan.work, "target")
-    record = stamp.read()
-    if record is not None and stamp.matches(inputs) and plan.facts_file.is_file():
+    if stamp.matches(inputs) and plan.facts_file.is_file():
         return facts_from_json(json.loads(plan.facts_file.read_text()))
-    from .target import PROBE_SCRIPT
-
     with runner.step(plan.cell.id, "packages-probe") as step:
         stamp.clear()
         done = step.run(
@@ -79,10 +90,11 @@ def _write_files(plan: PackagesPlan, facts: TargetFacts) -> None:
     write_json_atomic(plan.tags_file, list(facts.tags))
     remove_tree(plan.sysconfig_dir)
     plan.sysconfig_dir.mkdir(parents=True)
-    source = plan.stage / "usr" / "lib" / f"python{plan.cell.version.short}" / f"{plan.sysconfigdata}.py"
+    source = _staged_sysconfigdata(plan)
     shutil.copy2(source, plan.sysconfig_dir / source.name)
     env = dict(plan.cross_env)
-    cc = _sysconfig_var(source, "CC").split()
+    config = _sysconfig_vars(source)
+    cc = config.get("CC", "gcc").split()
     gcc = next((word for word in cc if word.endswith("gcc")), "gcc")
     tools = {name: _tool(gcc, name) for name in ("ar", "strip")}
     tools["pkg-config"] = env.get("PKG_CONFIG", "pkg-config")
@@ -95,39 +107,42 @@ def _write_files(plan: PackagesPlan, facts: TargetFacts) -> None:
             qemu=plan.qemu,
             rfs=plan.rfs,
             pkg_config_libdir=env.get("PKG_CONFIG_LIBDIR", ""),
-            c_args=[w for w in _sysconfig_var(source, "CPPFLAGS").split() if w.startswith(f"-I{plan.rfs}")],
-            link_args=_sysconfig_var(source, "LDFLAGS").split(),
+            c_args=[w for w in config.get("CPPFLAGS", "").split() if w.startswith(f"-I{plan.rfs}")],
+            link_args=config.get("LDFLAGS", "").split(),
         ),
     )
     write_json_atomic(plan.work / "build-details.json", build_details(facts))
     write_text_atomic(plan.work / "pyo3-config.txt", pyo3_config(facts))
 
 
+def _staged_sysconfigdata(plan: PackagesPlan) -> Path:
+    return plan.stage / "usr" / "lib" / f"python{plan.cell.version.short}" / f"{plan.sysconfigdata}.py"
+
+
 def _tool(gcc: str, name: str) -> str:
     return gcc[: -len("gcc")] + name if gcc.endswith("gcc") else name
 
 
-def _sysconfig_var(module: Path, name: str) -> str:
+def _sysconfig_vars(module: Path) -> dict[str, str]:
+    """The build-time variables of a staged _sysconfigdata module (our own generated file)."""
     namespace: dict[str, object] = {}
-    exec(compile(module.read_text(), str(module), "exec"), namespace)  # our own staged, generated file
+    exec(compile(module.read_text(), str(module), "exec"), namespace)
     build_time_vars = namespace["build_time_vars"]
     assert isinstance(build_time_vars, dict)
-    return str(build_time_vars.get(name, ""))
+    return {str(k): str(v) for k, v in build_time_vars.items()}
 
 
 def build_wheels(plan: PackagesPlan, runner: Runner) -> list[Wheel]:
     """pip resolves the requirements for the target and downloads or builds each wheel into a fresh
     directory: the set of this run (keep_wheels keeps them once checked)."""
-    fresh = plan.work / "wheels"
+    fresh = plan.fresh_wheels
     remove_tree(fresh)
     fresh.mkdir(parents=True)
     plan.wheelhouse.mkdir(parents=True, exist_ok=True)
     write_text_atomic(plan.requirements_file, plan.requirements)
     facts = facts_from_json(json.loads(plan.facts_file.read_text()))
     with runner.step(plan.cell.id, "packages-wheels") as step:
-        command = plan.wheel_command()
-        command[command.index("--wheel-dir") + 1] = str(fresh)
-        done = step.run(command, env=plan.env(facts.platform), check=False)
+        done = step.run(plan.wheel_command(), env=plan.env(facts.platform), check=False)
         if done.returncode != 0:
             failure = explain_pip_failure(done.output)
             tail = "\n".join(f"    {line}" for line in done.output.splitlines()[-12:])
