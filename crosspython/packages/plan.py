@@ -90,6 +90,11 @@ class PackagesPlan:
         return self.work / "tags.json"
 
     @property
+    def build_tmp(self) -> Path:
+        """Where pip unpacks and builds the sdists (TMPDIR)."""
+        return self.work / "tmp"
+
+    @property
     def fresh_wheels(self) -> Path:
         """The wheels of this run, downloaded or built (the cell's wheelhouse keeps them once checked)."""
         return self.work / "wheels"
@@ -118,6 +123,10 @@ class PackagesPlan:
                 "PYTHONPATH": f"{self.sysconfig_dir}:{self.tools}",
                 "PYTHONNOUSERSITE": "1",
                 "PYTHONUNBUFFERED": "1",  # pip's lines reach the log (and the heartbeat) as they come
+                # pip builds each sdist in a directory of a random name: under one known base, ccache
+                # sees the same relative paths in every build of a package and serves the rebuild.
+                "TMPDIR": str(self.build_tmp),
+                "CCACHE_BASEDIR": str(self.build_tmp),
                 "_PYTHON_SYSCONFIGDATA_NAME": self.sysconfigdata,
                 "_PYTHON_PROJECT_BASE": str(self.build_dir),
                 "_PYTHON_HOST_PLATFORM": facts_platform,

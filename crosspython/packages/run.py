@@ -136,8 +136,9 @@ def build_wheels(plan: PackagesPlan, runner: Runner) -> list[Wheel]:
     """pip resolves the requirements for the target and downloads or builds each wheel into a fresh
     directory: the set of this run (keep_wheels keeps them once checked)."""
     fresh = plan.fresh_wheels
-    remove_tree(fresh)
-    fresh.mkdir(parents=True)
+    for directory in (fresh, plan.build_tmp):
+        remove_tree(directory)
+        directory.mkdir(parents=True)
     plan.wheelhouse.mkdir(parents=True, exist_ok=True)
     write_text_atomic(plan.requirements_file, plan.requirements)
     facts = facts_from_json(json.loads(plan.facts_file.read_text()))
