@@ -158,6 +158,7 @@ class PackagesPlan:
             str(self.wheelhouse),
             "--progress-bar",
             "off",
+            "--verbose",  # the builds' compiler lines, and why each file on the index was skipped
             "-r",
             str(self.requirements_file),
         ]

@@ -127,9 +127,12 @@ def explain_pip_failure(output: str) -> PipFailure | None:
             "pick a version that publishes its source (an sdist)",
         )
     if found := (_NO_DISTRIBUTION.search(output) or _NO_VERSIONS.search(output)):
+        # pip cannot tell a name the index lacks from a project whose files are all for other platforms.
         return PipFailure(
-            f"no package {found.group(1)} on the index (no wheel for the target and no source)",
-            "check the name on https://pypi.org",
+            f"nothing on the index that the target can use for {found.group(1)}: no wheel for the target, "
+            "no source distribution (or no such package)",
+            "check the name on https://pypi.org; a project that publishes only wheels for other platforms "
+            "cannot be built for the board",
         )
     if found := _NO_CXX.search(output):
         compiler = Path(found.group(1) or found.group(2)).name

@@ -164,7 +164,9 @@ def _mislinked_wheel(directory: Path, triplet: str) -> None:
 
 
 BAD = [
-    ("unknown-package", "crosspython-no-such-package-xyz", "no package crosspython-no-such-package-xyz on the index"),
+    ("unknown-package", "crosspython-no-such-package-xyz", "the target can use for crosspython-no-such-package-xyz"),
+    # Wheels for Windows, macOS and x86_64 Linux only: nothing for the board, and no source.
+    ("only-wheels-for-other-platforms", "pyqt5-qt5==5.15.2", "no wheel for the target, no source distribution"),
     ("no-such-version", "msgpack==0.0.1", "no version of msgpack==0.0.1 has a wheel for the target or a source"),
     ("missing-c-library", "python-ldap==3.4.4", "python-ldap: the C header lber.h is not in the RFS"),
     ("wheel-for-the-build-host", "mislabelled==1.0", "X86_64/64-bit/little-endian"),

@@ -142,7 +142,7 @@ def test_pure_wheel_names_are_parsed_with_every_tag(tmp_path: Path) -> None:
         (
             "ERROR: Could not find a version that satisfies the requirement nosuchpkg (from versions: none)\n"
             "ERROR: No matching distribution found for nosuchpkg",
-            "no package nosuchpkg on the index",
+            "nothing on the index that the target can use for nosuchpkg",
         ),
         (
             "ERROR: Could not find a version that satisfies the requirement msgpack==9.9 (from versions: 1.0.0, 1.1.0)",
