@@ -19,7 +19,7 @@ from ..matrix import Profile
 from ..rfs.confine import RfsEscape, inside
 from ..rfs.merge import clean_leftovers, merge, merge_problems, remove, space_needed, staged_entries
 from .plan import PackagesPlan
-from .wheels import Wheel
+from .wheels import Wheel, normalise
 
 # Run by the build interpreter with the build tools on its path: installer's API, with the target's
 # scheme and the target's interpreter as the scripts' shebang (its CLI would write the build host's).
@@ -206,6 +206,7 @@ def remove_files(rfs: Path, manifest: Manifest, *, keep: frozenset[str] = frozen
 def uninstall(plan: PackagesPlan, names: list[str], step: Step) -> None:
     """Remove exactly the files the named packages' installs put into the RFS."""
     installed = installed_packages(plan.manifests)
+    names = [normalise(n) for n in names]  # as pip names them: PyYAML, pyyaml and py_yaml are one
     unknown = [n for n in names if n not in installed]
     if unknown:
         raise ConfigError(
