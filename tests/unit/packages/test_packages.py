@@ -247,3 +247,45 @@ def test_an_rfs_without_sysroot_gives_meson_its_search_paths() -> None:
         link_args=["-L/rfs/usr/lib"],
     )
     assert "[built-in options]\nc_args = ['-I/rfs/usr/include']" in text and "c_link_args = ['-L/rfs/usr/lib']" in text
+
+
+def test_the_cross_build_environment_points_the_build_interpreter_at_the_target(tmp_path: Path, matrix: Matrix) -> None:
+    from crosspython.packages.plan import PackagesPlan
+
+    cell = matrix.cell(python="3.13", triplet="arm-linux-gnueabihf", variant="default")
+    work = tmp_path / "packages" / cell.id / "rfs-1234"
+    plan = PackagesPlan(
+        cell=cell,
+        rfs=tmp_path / "rfs",
+        build_python=tmp_path / "native" / "python",
+        build_dir=tmp_path / "cross",
+        stage=tmp_path / "stage",
+        tools=tmp_path / "tools",
+        wheelhouse=tmp_path / "wheels",
+        work=work,
+        manifests=tmp_path / "installs",
+        debug_dir=tmp_path / "debug",
+        pip_cache=tmp_path / "pip-cache",
+        requirements="msgpack\n",
+        cross_env=(("PATH", "/usr/bin"), ("PKG_CONFIG_LIBDIR", "/rfs/usr/lib/pkgconfig")),
+        rfs_lib_dirs=(),
+        sysconfigdata="_sysconfigdata__linux_arm-linux-gnueabihf",
+        strip="strip",
+        objcopy="objcopy",
+        qemu="qemu-arm",
+    )
+    env = plan.env("linux-armv7l")
+    assert env["_PYTHON_SYSCONFIGDATA_NAME"] == "_sysconfigdata__linux_arm-linux-gnueabihf"
+    assert env["_PYTHON_PROJECT_BASE"] == str(tmp_path / "cross")
+    assert env["_PYTHON_HOST_PLATFORM"] == "linux-armv7l"
+    assert env["PYTHONPATH"] == f"{work / 'sysconfig'}:{tmp_path / 'tools'}"  # the target's sysconfig first
+    assert env["PATH"] == f"{tmp_path / 'tools' / 'bin'}:/usr/bin"
+    assert env["PKG_CONFIG_LIBDIR"] == "/rfs/usr/lib/pkgconfig"  # pkg-config reads only the RFS
+    assert env["TMPDIR"] == env["CCACHE_BASEDIR"] == str(work / "tmp")
+    assert "--cross-file=" in env["CROSSPYTHON_CONFIG_SETTINGS"]
+    command = plan.wheel_command()
+    assert command[0] == str(tmp_path / "native" / "python") and "--no-build-isolation" in command
+    assert command[command.index("--wheel-dir") + 1] == str(work / "wheels")
+    assert command[command.index("--find-links") + 1] == str(tmp_path / "wheels")
+    tools = plan.tools_command("3.13")
+    assert "--require-hashes" in tools and "manylinux_2_17_x86_64" in tools and "cp313" in tools
