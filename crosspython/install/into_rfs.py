@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +24,7 @@ from ..core.locks import file_lock
 from ..core.runner import Runner, Step
 from ..core.stamps import fingerprint
 from ..rfs.confine import RfsEscape, inside
-from ..rfs.merge import clean_leftovers, merge, merge_problems, remove, space_needed, staged_entries
+from ..rfs.merge import Entry, clean_leftovers, merge, merge_problems, remove, space_needed, staged_entries
 from .board import BoardPlan, BoardReport, run_board
 from .manifest import Manifest, ManifestFile, files_of, read_manifest, write_manifest
 from .stage import InstallPlan, require_built, run_stage
@@ -76,20 +78,12 @@ def _install(board: BoardPlan, runner: Runner, layout: Layout) -> None:
         runner.step(scope, "install") as step,
     ):
         entries = staged_entries(board.tree)
-        problems = merge_problems(board.tree, plan.rfs, entries)
-        if problems:
-            raise ConfigError(
-                f"cannot install into {plan.rfs}; nothing was written:\n  " + "\n  ".join(problems[:20]),
-                hint="make the RFS writable by this user (e.g. chown it), or pass another --rfs",
-            )
-        needed, free = space_needed(board.tree, plan.rfs, entries), shutil.disk_usage(plan.rfs).free
-        if needed > free:
-            # Found before the first file lands: a full disk half-way through would leave a mix.
-            raise HostProblem(
-                f"not enough space in {plan.rfs} for profile {board.profile.name}: the install needs "
-                f"{needed / 1e6:.1f} MB more, {free / 1e6:.1f} MB are free; nothing was written",
-                hint="make room on the board's file system, or install a smaller profile (--profile minimal)",
-            )
+        require_mergeable(
+            plan.rfs,
+            [(board.tree, entries)],
+            what=f"profile {board.profile.name}",
+            smaller="install a smaller profile (--profile minimal)",
+        )
         manifest = Manifest(
             inputs=install_inputs(board),
             interpreter=plan.interpreter,
@@ -116,6 +110,62 @@ def _install(board: BoardPlan, runner: Runner, layout: Layout) -> None:
         _summary(step, report if not made else None, manifest, plan.rfs, plan.manifest)
 
 
+def require_mergeable(rfs: Path, trees: list[tuple[Path, list[Entry]]], *, what: str, smaller: str) -> None:
+    """Before the first file of `what` lands in `rfs`: a dry run of each tree's merge found nothing in
+    the way, and the file system has room for all of them (a full disk half-way through would leave
+    a mix)."""
+    problems = [p for tree, entries in trees for p in merge_problems(tree, rfs, entries)]
+    if problems:
+        raise ConfigError(
+            f"cannot install {what} into {rfs}; nothing was written:\n  " + "\n  ".join(problems[:20]),
+            hint="make the RFS writable by this user (e.g. chown it), or pass another --rfs",
+        )
+    needed, free = sum(space_needed(tree, rfs, entries) for tree, entries in trees), shutil.disk_usage(rfs).free
+    if needed > free:
+        raise HostProblem(
+            f"not enough space in {rfs} for {what}: it needs {needed / 1e6:.1f} MB more, "
+            f"{free / 1e6:.1f} MB are free; nothing was written",
+            hint=f"make room on the board's file system, or {smaller}",
+        )
+
+
+@dataclass(frozen=True)
+class Removal:
+    """What `remove_installed` did: the files and links removed, the directories that emptied, and the
+    paths left alone (changed since their install, or now behind a link that leaves the RFS)."""
+
+    removed: list[Path]
+    emptied: int
+    changed: list[str]
+
+
+def remove_installed(rfs: Path, paths: list[str], unchanged: Callable[[str], bool]) -> Removal:
+    """Remove from `rfs` each installed file or link of `paths` that `unchanged` says is still as its
+    install left it (never what a link points to), then the directories that empties."""
+    removed: list[Path] = []
+    changed: list[str] = []
+    for rel in paths:
+        try:
+            path = inside(rfs, rel)
+        except RfsEscape:
+            changed.append(rel)  # not ours to follow
+            continue
+        if not (path.exists() or path.is_symlink()):
+            continue
+        if unchanged(rel):
+            removed.append(remove(rfs, rel))
+        else:
+            changed.append(rel)
+    emptied = 0
+    root = Path(os.path.realpath(rfs))
+    for parent in sorted({p.parent for p in removed}, key=lambda p: len(p.parts), reverse=True):
+        while parent != root and root in parent.parents and parent.is_dir() and not any(parent.iterdir()):
+            parent.rmdir()
+            emptied += 1
+            parent = parent.parent
+    return Removal(removed=removed, emptied=emptied, changed=changed)
+
+
 def _previous_installs(current: Path, legacy: Path, plan: InstallPlan) -> list[tuple[Path, Manifest]]:
     """The manifests of earlier installs of this interpreter (this cell, or another variant of the same
     version) into this RFS, and the one crosspython wrote before install profiles."""
@@ -138,31 +188,16 @@ def _remove_stale(previous: list[Manifest], current: Manifest, rfs: Path, step: 
     (or someone else's) is left alone and named. Directories that this empties go too.
     """
     wanted = {f.path for f in current.files}
-    removed: list[Path] = []
-    changed: list[str] = []
     records: dict[str, list[tuple[Manifest, ManifestFile]]] = {}
     for m in previous:
         for e in m.files:
             records.setdefault(e.path, []).append((m, e))
-    for rel in sorted(set(records) - wanted):
-        try:
-            path = inside(rfs, rel)
-        except RfsEscape:
-            changed.append(rel)  # now behind a link that leaves the RFS: not ours to follow
-            continue
-        if not (path.exists() or path.is_symlink()):
-            continue
-        if any(m.still_installed(rfs, e) for m, e in records[rel]):
-            removed.append(remove(rfs, rel))
-        else:
-            changed.append(rel)
-    emptied = 0
-    for parent in sorted({p.parent for p in removed}, key=lambda p: len(p.parts), reverse=True):
-        root = Path(os.path.realpath(rfs))
-        while parent != root and root in parent.parents and parent.is_dir() and not any(parent.iterdir()):
-            parent.rmdir()
-            emptied += 1
-            parent = parent.parent
+    done = remove_installed(
+        rfs,
+        sorted(set(records) - wanted),
+        lambda rel: any(m.still_installed(rfs, e) for m, e in records[rel]),
+    )
+    removed, emptied, changed = done.removed, done.emptied, done.changed
     if removed or changed:
         profiles = ", ".join(sorted({m.profile or "as staged" for m in previous}))
         step.note(

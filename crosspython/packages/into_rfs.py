@@ -5,19 +5,17 @@ confinement as `install` and recorded in one manifest per package (which `--unin
 from __future__ import annotations
 
 import json
-import os
-import shutil
 from pathlib import Path
 
 from ..core import pythontree
-from ..core.errors import BuildIncomplete, ConfigError, HostProblem
+from ..core.errors import BuildIncomplete, ConfigError
 from ..core.files import remove_tree, sha256_of
 from ..core.runner import Step
 from ..install.board import strip_elf_files
+from ..install.into_rfs import Removal, journal_of, remove_installed, require_mergeable
 from ..install.manifest import Manifest, files_of, read_manifest, write_manifest
 from ..matrix import Profile
-from ..rfs.confine import RfsEscape, inside
-from ..rfs.merge import clean_leftovers, merge, merge_problems, remove, space_needed, staged_entries
+from ..rfs.merge import clean_leftovers, merge, staged_entries
 from .plan import PackagesPlan
 from .wheels import Wheel, normalise
 
@@ -111,10 +109,6 @@ def package_manifest(plan: PackagesPlan, name: str) -> Path:
     return plan.manifests / f"{name}.json"
 
 
-def journal_of(manifest: Path) -> Path:
-    return manifest.with_name(manifest.stem + ".in-progress.json")
-
-
 def installed_packages(manifests: Path) -> dict[str, Manifest]:
     """{package: manifest} of the packages installed into an RFS for one interpreter."""
     found = {}
@@ -133,20 +127,12 @@ def merge_packages(
     """Merge the staged trees into the RFS: every tree checked (confinement, nothing in the way, room)
     before the first file lands; then one package at a time, each with its journal."""
     entries = {name: staged_entries(tree) for name, tree in trees.items()}
-    problems = [p for name, tree in trees.items() for p in merge_problems(tree, plan.rfs, entries[name])]
-    if problems:
-        raise ConfigError(
-            f"cannot install the packages into {plan.rfs}; nothing was written:\n  " + "\n  ".join(problems[:20]),
-            hint="make the RFS writable by this user (e.g. chown it), or pass another --rfs",
-        )
-    needed = sum(space_needed(tree, plan.rfs, entries[name]) for name, tree in trees.items())
-    free = shutil.disk_usage(plan.rfs).free
-    if needed > free:
-        raise HostProblem(
-            f"not enough space in {plan.rfs} for the packages: they need {needed / 1e6:.1f} MB more, "
-            f"{free / 1e6:.1f} MB are free; nothing was written",
-            hint="make room on the board's file system, or install fewer packages",
-        )
+    require_mergeable(
+        plan.rfs,
+        [(tree, entries[name]) for name, tree in trees.items()],
+        what="the packages",
+        smaller="install fewer packages",
+    )
     short = plan.cell.version.short
     done = []
     for name, tree in trees.items():
@@ -176,31 +162,11 @@ def merge_packages(
     return done
 
 
-def remove_files(rfs: Path, manifest: Manifest, *, keep: frozenset[str] = frozenset()) -> tuple[int, list[str]]:
-    """Remove what `manifest` installed into `rfs` (but the paths in `keep`), and the directories that
-    empties; a file changed since is left and named. Returns (removed, changed)."""
-    removed: list[Path] = []
-    changed: list[str] = []
-    for entry in manifest.files:
-        if entry.path in keep:
-            continue
-        try:
-            path = inside(rfs, entry.path)
-        except RfsEscape:
-            changed.append(entry.path)
-            continue
-        if not (path.exists() or path.is_symlink()):
-            continue
-        if manifest.still_installed(rfs, entry):
-            removed.append(remove(rfs, entry.path))
-        else:
-            changed.append(entry.path)
-    root = Path(os.path.realpath(rfs))
-    for parent in sorted({p.parent for p in removed}, key=lambda p: len(p.parts), reverse=True):
-        while parent != root and root in parent.parents and parent.is_dir() and not any(parent.iterdir()):
-            parent.rmdir()
-            parent = parent.parent
-    return len(removed), changed
+def remove_files(rfs: Path, manifest: Manifest, *, keep: frozenset[str] = frozenset()) -> Removal:
+    """Remove what `manifest` installed into `rfs` (but the paths in `keep`) and the directories that
+    empties; a file changed since is left and named."""
+    by_path = {entry.path: entry for entry in manifest.files if entry.path not in keep}
+    return remove_installed(rfs, list(by_path), lambda rel: manifest.still_installed(rfs, by_path[rel]))
 
 
 def uninstall(plan: PackagesPlan, names: list[str], step: Step) -> None:
@@ -214,8 +180,8 @@ def uninstall(plan: PackagesPlan, names: list[str], step: Step) -> None:
             hint=f"installed: {', '.join(installed) or 'none'}",
         )
     for name in names:
-        removed, changed = remove_files(plan.rfs, installed[name])
+        done = remove_files(plan.rfs, installed[name])
         package_manifest(plan, name).unlink()
-        step.note(f"uninstalled {name}: {removed} files removed")
-        if changed:
-            step.note(f"left alone, changed since the install: {', '.join(changed[:10])}")
+        step.note(f"uninstalled {name}: {len(done.removed)} files removed")
+        if done.changed:
+            step.note(f"left alone, changed since the install: {', '.join(done.changed[:10])}")

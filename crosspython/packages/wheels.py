@@ -46,7 +46,7 @@ def needed_libraries(data: bytes) -> list[str]:
     """The DT_NEEDED entries of an ELF shared object (lief reads it)."""
     import lief  # imported here: slow to import, and only wheels with ELF files need it
 
-    binary = lief.ELF.parse(list(data))
+    binary = lief.ELF.parse(data)
     if binary is None:
         return []
     return [str(lib) for lib in binary.libraries]
