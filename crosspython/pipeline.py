@@ -486,6 +486,7 @@ def read_requirements(specs: str | None, requirements: str | None) -> str:
         if not path.is_file():
             raise ConfigError(f"--requirements {path}: no such file", hint="give a file in pip's requirements format")
         lines += path.read_text().splitlines()
+    from_file = len(lines)
     lines += (specs or "").split()
     for number, line in enumerate(lines, 1):
         text = line.split(" #", 1)[0].strip()
@@ -494,7 +495,7 @@ def read_requirements(specs: str | None, requirements: str | None) -> str:
         try:
             Requirement(text.split(" --", 1)[0].rstrip(" \\"))
         except InvalidRequirement as exc:
-            where = f"{requirements}, line {number}" if requirements and number <= len(lines) else "--specs"
+            where = f"{requirements}, line {number}" if number <= from_file else "--specs"
             raise ConfigError(
                 f"not a requirement ({where}): {text!r}: {exc}", hint="e.g. pyserial, msgpack==1.*"
             ) from None

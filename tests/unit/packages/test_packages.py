@@ -196,6 +196,16 @@ def test_bad_requirements_are_refused_before_any_work(
     assert message in exc.value.message
 
 
+def test_a_bad_requirement_is_named_where_it_was_given(tmp_path: Path) -> None:
+    reqs = tmp_path / "requirements.txt"
+    reqs.write_text("pyserial\nmsgpack>>1\n")
+    with pytest.raises(ConfigError, match=r"requirements.txt, line 2\): 'msgpack>>1'"):
+        read_requirements("six", str(reqs))
+    reqs.write_text("pyserial\n")
+    with pytest.raises(ConfigError, match=r"not a requirement \(--specs\): 'six=='"):
+        read_requirements("six==", str(reqs))
+
+
 def test_top_level_modules_and_the_scheme(tmp_path: Path) -> None:
     site = tmp_path / "usr/lib/python3.13/site-packages"
     for rel in (
