@@ -308,6 +308,7 @@ def verify(session: Session, *, expect_profile: bool = False) -> list[CheckResul
     installed = modules_in(session.rfs, cell.version.short)
     imports, skipped = modules_to_import(installed, session.matrix.not_importable, session.matrix.importable_with)
     # Then the packages `invoke packages` installed: their top-level modules, their files as installed.
+    # (Imported here, like `packages`' own modules below: every other task's start-up does without them.)
     from .packages.into_rfs import installed_packages
 
     packages = installed_packages(session.layout.package_manifests(cell.version, session.rfs))
