@@ -231,9 +231,8 @@ def run_packages(
         with runner.step(plan.cell.id, "packages-install") as step:
             trees = into_rfs.stage_wheels(plan, found, profile, step)
             with file_lock(rfs_lock, f"the RFS {plan.rfs}"):
-                into_rfs.merge_packages(plan, trees, {w.name: w for w in found}, profile, step)
-        installed = into_rfs.installed_packages(plan.manifests)
-        import_check(plan, [m for name in trees for m in installed[name].modules], runner)
+                merged = into_rfs.merge_packages(plan, trees, {w.name: w for w in found}, profile, step)
+        import_check(plan, [m for manifest in merged for m in manifest.modules], runner)
         write_json_atomic(plan.installed_file, sorted(trees))
         stamp.write(inputs)
 
