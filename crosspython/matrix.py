@@ -118,6 +118,7 @@ class Version:
     configure_args: tuple[str, ...]
     build_python: BuildPython = "configure"
     native_imports: tuple[str, ...] = ("_posixsubprocess", "_multiprocessing")  # proof the native build is whole
+    native_configure_args: tuple[str, ...] = ()  # what the build-host interpreter can do without
     checks: tuple[VerifyCheck, ...] = VERIFY_CHECKS  # what `verify` runs on the target
     interpreter_flags: tuple[str, ...] = ("-I",)  # isolate the checks from the RFS's environment
     pyc: PycKind = "unchecked-hash"  # what install-time byte-code can be (2.7: timestamp)
@@ -434,6 +435,7 @@ def _parse_version(short: str, raw: dict[str, Any], where: str) -> Version:
         configure_args=f.texts("configure_args", []),
         build_python=f.choice("build_python", BuildPython, "configure"),
         native_imports=f.texts("native_imports", list(Version.native_imports)),
+        native_configure_args=f.texts("native_configure_args", []),
         checks=_checks(f),
         interpreter_flags=f.texts("interpreter_flags", list(Version.interpreter_flags)),
         pyc=f.choice("pyc", PycKind, "unchecked-hash"),

@@ -1,8 +1,10 @@
 """Step 1 of the recipe: the build-host interpreter, built once per CPython version.
 
-It is built completely (`make all`, extension modules included), not just `python`: the cross
-`make install` runs it for compileall (which starts worker processes: _posixsubprocess,
-_multiprocessing) and the cross build runs it for its generated files and, up to 3.11, setup.py.
+It is built with its extension modules (`make all`), not just `python`: the cross `make install`
+runs it for compileall (which starts worker processes: _posixsubprocess, _multiprocessing), the
+cross build runs it for its generated files and, up to 3.11, setup.py, and `packages` runs pip,
+meson and Cython with it. What none of those uses (the test modules, curses, dbm, ...: the
+version's native_configure_args) is not built. configure's answers are kept (confcache).
 Every triplet and variant of the version shares it; a lock makes concurrent runs wait for one
 build. For versions whose configure finds the build interpreter on PATH (2.7), the build also
 leaves `for-build/python<X.Y>`: the recipe's `python_for_build`, set aside (write_for_build).
@@ -21,6 +23,7 @@ from ..core.runner import Runner
 from ..core.stamps import Stamp, cached_step
 from ..fetch.sources import source_inputs
 from ..matrix import Version
+from .confcache import cache_key, run_configure
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -32,6 +35,7 @@ class NativePlan:
     make: tuple[str, ...]
     env: tuple[tuple[str, str], ...]
     inputs: dict[str, Any]
+    configure_cache: Path | None = None  # configure's answers kept for the same inputs (confcache)
 
     @property
     def python(self) -> Path:
@@ -57,11 +61,24 @@ def ccache_env(ccache: str | None, project_root: Path) -> dict[str, str]:
 
 
 def plan_native(
-    version: Version, *, layout: Layout, source_dir: Path, jobs: int, ccache: str | None, host_cc: str, cc_version: str
+    version: Version,
+    *,
+    layout: Layout,
+    source_dir: Path,
+    jobs: int,
+    ccache: str | None,
+    host_cc: str,
+    cc_version: str,
+    host_packages: str | None = None,
 ) -> NativePlan:
-    """What to run to build the build-host interpreter of `version` (pure)."""
+    """What to run to build the build-host interpreter of `version` (pure).
+
+    `host_packages` identifies the build host's installed packages (confcache.host_packages):
+    with it, configure's answers are kept for the next configure of the same inputs.
+    """
     cc = f"{ccache} {host_cc}" if ccache else host_cc
-    configure = (str(source_dir / "configure"), f"CC={cc}")
+    # -C: configure's answers in build_dir/config.cache, which confcache keeps and restores.
+    configure = (str(source_dir / "configure"), "-C", *version.native_configure_args, f"CC={cc}")
     make = ("make", f"-j{jobs}", "all")
     env = ccache_env(ccache, layout.root.parent)
     inputs = {
@@ -69,6 +86,7 @@ def plan_native(
         "configure": [configure[0].rsplit("/", 1)[-1], *configure[1:]],
         "cc": cc_version,
     }
+    key = None if host_packages is None else cache_key(inputs, env, host=host_packages)
     return NativePlan(
         version=version,
         source_dir=source_dir,
@@ -77,6 +95,7 @@ def plan_native(
         make=make,
         env=tuple(sorted(env.items())),
         inputs=inputs,
+        configure_cache=None if key is None else layout.configure_cache(f"native-{version.tag}-{key}"),
     )
 
 
@@ -148,7 +167,14 @@ def run_native(plan: NativePlan, runner: Runner, layout: Layout) -> Path:
             remove_tree(plan.build_dir)
             plan.build_dir.mkdir(parents=True)
             with runner.step(scope, "configure") as step:
-                step.run(plan.configure, cwd=plan.build_dir, env=env)
+                run_configure(
+                    step,
+                    plan.configure,
+                    build_dir=plan.build_dir,
+                    env=env,
+                    shared=plan.configure_cache,
+                    hint=f"see {plan.build_dir / 'config.log'}",
+                )
             configured.write(plan.inputs)
         with runner.step(scope, "make") as step:
             # The configured tree is reused only after a make that ended well: an interrupted or

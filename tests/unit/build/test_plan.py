@@ -254,7 +254,7 @@ def test_native_plan_is_per_version_and_shared(matrix: Matrix, tmp_path: Path) -
     assert plan.build_dir == tmp_path / "artifacts" / "build" / "native" / "cp313"
     assert plan.python == plan.build_dir / "python"
     assert plan.make == ("make", "-j2", "all")  # complete: install's compileall needs its modules
-    assert plan.configure == (str(tmp_path / "src" / "configure"), "CC=gcc")
+    assert plan.configure == (str(tmp_path / "src" / "configure"), "-C", "CC=gcc")
 
 
 def test_host_include_and_library_dirs_in_a_build_log_are_found() -> None:

@@ -1,0 +1,113 @@
+"""configure's answers, kept across build directories by everything that decides them.
+
+CPython's configure compiles and links some 700 test programs, one at a time (40 s here, while a
+second core waits). A configure whose every input is that of an earlier successful one gets the
+same answers: autoconf's cache file (`--cache-file`) lets it read them instead. That is the warm
+rebuild after a build directory was removed, or a CI runner whose caches were restored.
+
+The key is what the answers can depend on: the configure line and environment, the source pin,
+the compiler, the config.site, the target's libraries and headers (the RFS's content) and the
+build host's installed packages (its headers and libraries: a -dev package installed since
+changes the answers). Where that cannot be known (no dpkg database), nothing is cached.
+
+The cache file is written in the build directory by configure (so an interrupted configure
+leaves nothing shared) and copied aside, whole, only after configure ended well.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from ..core.errors import StepFailed
+from ..core.runner import Step
+from ..core.stamps import fingerprint
+
+CACHE_FILE = "config.cache"  # in the build directory, where `configure -C` puts it
+# configure's test programs are compiled once and thrown away: through ccache each is a miss
+# that costs a preprocessor run and a store, and fills the cache with nothing a build reuses.
+CONFIGURE_ENV = {"CCACHE_DISABLE": "1"}
+DPKG_STATUS = Path("/var/lib/dpkg/status")
+
+
+def host_packages(status: Path = DPKG_STATUS) -> str | None:
+    """A hash of the build host's installed packages (None: unknown, e.g. not a Debian host)."""
+    try:
+        return hashlib.sha256(status.read_bytes()).hexdigest()[:16]
+    except OSError:
+        return None
+
+
+def tree_state(dirs: Iterable[Path], *, recursive: Iterable[Path] = ()) -> str:
+    """A hash of the names, sizes and mtimes of the files in `dirs` (their top level) and under
+    `recursive`: what configure's checks can read there. Python's own headers and modules, which
+    an install adds to an RFS, are left out: they answer none of configure's questions."""
+    entries: list[str] = []
+
+    def add(path: Path, root: Path) -> None:
+        try:
+            st = path.stat()
+        except OSError:
+            return
+        entries.append(f"{root}/{path.relative_to(root)} {st.st_size} {st.st_mtime_ns}")
+
+    for d in dirs:
+        if d.is_dir():
+            for entry in sorted(d.iterdir()):
+                if entry.is_file() and not entry.name.startswith(("python", "libpython")):
+                    add(entry, d)
+    for d in recursive:
+        for dirpath, dirnames, filenames in os.walk(d):
+            dirnames[:] = sorted(n for n in dirnames if not n.startswith("python"))
+            for name in sorted(filenames):
+                add(Path(dirpath) / name, d)
+    return hashlib.sha256("\n".join(entries).encode()).hexdigest()[:16]
+
+
+def cache_key(inputs: Mapping[str, Any], env: Mapping[str, str], **state: str) -> str:
+    """The name of a configure's answers: its step inputs, environment and surroundings."""
+    return fingerprint({"inputs": inputs, "env": dict(sorted(env.items())), **state})
+
+
+def restore(shared: Path | None, build_dir: Path) -> bool:
+    """Put the shared answers into a fresh build directory, when there are any."""
+    if shared is None or not shared.is_file():
+        return False
+    shutil.copyfile(shared, build_dir / CACHE_FILE)
+    return True
+
+
+def save(shared: Path | None, build_dir: Path) -> None:
+    """Keep a successful configure's answers (whole: written aside, then renamed into place)."""
+    produced = build_dir / CACHE_FILE
+    if shared is None or not produced.is_file():
+        return
+    shared.parent.mkdir(parents=True, exist_ok=True)
+    partial = shared.with_name(shared.name + ".partial")
+    shutil.copyfile(produced, partial)
+    os.replace(partial, shared)
+
+
+def run_configure(
+    step: Step, command: tuple[str, ...], *, build_dir: Path, env: Mapping[str, str], shared: Path | None, hint: str
+) -> None:
+    """Run configure (`command` has -C) in `build_dir` with the kept answers when there are any;
+    should it fail with them, once more without (and they are dropped)."""
+    env = {**env, **CONFIGURE_ENV}
+    used = restore(shared, build_dir)
+    if used:
+        step.note(f"configure's answers from {shared} (a configure of the same inputs)")
+    try:
+        step.run(command, cwd=build_dir, env=env, hint=hint)
+    except StepFailed:
+        if not used or shared is None:
+            raise
+        step.note("configure failed with the kept answers: configuring again without them")
+        shared.unlink(missing_ok=True)
+        (build_dir / CACHE_FILE).unlink(missing_ok=True)
+        step.run(command, cwd=build_dir, env=env, hint=hint)
+    save(shared, build_dir)

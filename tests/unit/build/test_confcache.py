@@ -1,0 +1,156 @@
+"""configure's kept answers: keyed by what decides them, restored whole, dropped when they fail."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from crosspython.build import confcache
+from crosspython.build.native import plan_native
+from crosspython.core.errors import StepFailed
+from crosspython.core.layout import Layout
+from crosspython.core.runner import Runner
+from crosspython.matrix import Matrix
+from tests.unit.build.test_plan import _plan
+
+# A stand-in for configure: it reads the cache it was given (-C), fails when told to by a
+# line of the cache, and writes its answers as configure does.
+FAKE_CONFIGURE = """#!/bin/sh
+if [ -f config.cache ]; then
+    grep -q poisoned config.cache && { echo "cached answers do not fit"; exit 1; }
+    echo "read cached answers: $(cat config.cache)"
+fi
+echo "ac_cv_answer=${CCACHE_DISABLE:-unset}" > config.cache
+"""
+
+
+def _configure(tmp_path: Path) -> tuple[str, ...]:
+    script = tmp_path / "configure"
+    script.write_text(FAKE_CONFIGURE)
+    script.chmod(0o755)
+    return (str(script), "-C")
+
+
+def test_answers_are_kept_after_success_and_restored_into_a_fresh_tree(runner: Runner, tmp_path: Path) -> None:
+    shared = tmp_path / "cache" / "k.cache"
+    command = _configure(tmp_path)
+    first = tmp_path / "b1"
+    first.mkdir()
+    with runner.step("s", "configure") as step:
+        confcache.run_configure(step, command, build_dir=first, env={}, shared=shared, hint="")
+    # configure's own test programs never go through ccache
+    assert shared.read_text() == "ac_cv_answer=1\n"
+    second = tmp_path / "b2"
+    second.mkdir()
+    with runner.step("s", "configure") as step:
+        confcache.run_configure(step, command, build_dir=second, env={}, shared=shared, hint="")
+    assert "read cached answers: ac_cv_answer=1" in step.log.read_text()
+    assert "configure's answers from" in step.log.read_text()
+
+
+def test_answers_that_make_configure_fail_are_dropped_and_configure_runs_without(
+    runner: Runner, tmp_path: Path
+) -> None:
+    shared = tmp_path / "k.cache"
+    shared.write_text("poisoned\n")
+    build = tmp_path / "b"
+    build.mkdir()
+    with runner.step("s", "configure") as step:
+        confcache.run_configure(step, _configure(tmp_path), build_dir=build, env={}, shared=shared, hint="")
+    assert shared.read_text() == "ac_cv_answer=1\n"  # the fresh answers replaced the bad ones
+    assert "configuring again without them" in step.log.read_text()
+
+
+def test_a_failed_configure_keeps_nothing(runner: Runner, tmp_path: Path) -> None:
+    script = tmp_path / "configure"
+    script.write_text("#!/bin/sh\necho half > config.cache\nexit 3\n")
+    script.chmod(0o755)
+    shared = tmp_path / "k.cache"
+    build = tmp_path / "b"
+    build.mkdir()
+    with pytest.raises(StepFailed), runner.step("s", "configure") as step:
+        confcache.run_configure(step, (str(script), "-C"), build_dir=build, env={}, shared=shared, hint="")
+    assert not shared.exists()
+
+
+def test_the_key_follows_the_host_and_the_rfs(tmp_path: Path) -> None:
+    key = confcache.cache_key({"a": 1}, {"X": "1"}, host="h1", rfs="r1")
+    assert key == confcache.cache_key({"a": 1}, {"X": "1"}, host="h1", rfs="r1")
+    assert key != confcache.cache_key({"a": 1}, {"X": "1"}, host="h2", rfs="r1")
+    assert key != confcache.cache_key({"a": 1}, {"X": "1"}, host="h1", rfs="r2")
+    assert key != confcache.cache_key({"a": 1}, {"X": "2"}, host="h1", rfs="r1")
+    status = tmp_path / "status"
+    assert confcache.host_packages(status) is None  # no dpkg database: nothing is kept
+    status.write_text("Package: a\n")
+    assert confcache.host_packages(status)
+
+
+def test_rfs_state_sees_libraries_and_headers_but_not_pythons_own(tmp_path: Path) -> None:
+    lib, include = tmp_path / "usr" / "lib", tmp_path / "usr" / "include"
+    (include / "openssl").mkdir(parents=True)
+    lib.mkdir(parents=True, exist_ok=True)
+    (lib / "libz.so.1").write_bytes(b"z")
+    (include / "openssl" / "ssl.h").write_text("x")
+
+    def state() -> str:
+        return confcache.tree_state([lib], recursive=[include])
+
+    before = state()
+    # what an install of Python adds changes none of configure's answers
+    (include / "python3.13").mkdir()
+    (include / "python3.13" / "Python.h").write_text("p")
+    (lib / "python3.13").mkdir()
+    (lib / "python3.13" / "os.py").write_text("o")
+    (lib / "libpython3.13.a").write_bytes(b"a")
+    assert state() == before
+    (lib / "libffi.so.8").write_bytes(b"f")
+    assert state() != before
+    after_lib = state()
+    (include / "openssl" / "ssl.h").write_text("changed header")
+    os.utime(include / "openssl" / "ssl.h", ns=(1, 1))
+    assert state() != after_lib
+
+
+def test_plans_name_a_cache_only_when_the_surroundings_are_known(matrix: Matrix, tmp_path: Path) -> None:
+    version = matrix.version("3.13")
+    layout = Layout(tmp_path / "artifacts")
+    common = dict(layout=layout, source_dir=tmp_path / "src", jobs=2, ccache=None, host_cc="gcc", cc_version="gcc 12")
+    assert plan_native(version, **common).configure_cache is None  # type: ignore[arg-type]
+    kept = plan_native(version, **common, host_packages="h1").configure_cache  # type: ignore[arg-type]
+    assert kept is not None and kept.parent == tmp_path / "artifacts" / "cache" / "configure"
+    assert kept != plan_native(version, **common, host_packages="h2").configure_cache  # type: ignore[arg-type]
+    assert _plan(matrix, tmp_path).configure_cache is None
+    assert _plan(matrix, tmp_path).configure[1] == "-C"
+
+
+def test_a_cross_plan_keeps_answers_per_cell_host_and_rfs_content(matrix: Matrix, tmp_path: Path) -> None:
+    from crosspython.build.cross import plan_cross
+
+    base = _plan(matrix, tmp_path)
+    fields = dict(
+        layout=Layout(tmp_path / "artifacts"),
+        source_dir=base.source_dir,
+        build_python=tmp_path / "native" / "python",
+        toolchain=None,
+        toolchain_version="gcc 12",
+        rfs=None,
+        build_triplet="x86_64-pc-linux-gnu",
+        jobs=2,
+        ccache=None,
+        host_pkg_config="/usr/bin/pkg-config",
+        host_path="/usr/bin",
+        rfs_fingerprint="abc",
+    )
+    from crosspython.build.toolchain import Toolchain
+    from crosspython.rfs.sysroot import inspect_rfs
+
+    fields["toolchain"] = Toolchain(prefix="arm-linux-gnueabihf", bindir=Path("/usr/bin"))
+    fields["rfs"] = inspect_rfs(tmp_path / "rfs", "arm-linux-gnueabihf")
+    cell = base.cell
+    one = plan_cross(cell, **fields, host_packages="h", rfs_state="r1").configure_cache  # type: ignore[arg-type]
+    assert one is not None and one.name.startswith(cell.id)
+    assert one == plan_cross(cell, **fields, host_packages="h", rfs_state="r1").configure_cache  # type: ignore[arg-type]
+    assert one != plan_cross(cell, **fields, host_packages="h", rfs_state="r2").configure_cache  # type: ignore[arg-type]
+    assert plan_cross(cell, **fields, host_packages=None, rfs_state="r1").configure_cache is None  # type: ignore[arg-type]
