@@ -232,6 +232,45 @@ def packages(
     pipeline.packages(s, specs=specs, requirements=requirements, uninstall=uninstall)
 
 
+@task(
+    auto_shortflags=False,
+    help=help_for(
+        "python",
+        "triplet",
+        "variant",
+        "rfs",
+        "jobs",
+        "verbose",
+        quick="smoke run: warm rebuild, unchanged rerun and sizes of one cell on your ccache (no recipe, no cold run)",
+        repeat="how many times the recipe's flow and the cold cell each run, interleaved (default 2)",
+        triplets="the matrix's targets, comma-separated (default arm-linux-gnueabihf,powerpc-linux-gnu; '' for none)",
+        variants="the matrix's variants, comma-separated (default default,sections)",
+    ),
+)
+@errors_as_messages
+def bench(
+    c: Context,
+    quick: bool = False,
+    repeat: int = 2,
+    triplets: str = "arm-linux-gnueabihf,powerpc-linux-gnu",
+    variants: str = "default,sections",
+    python: str | None = None,
+    triplet: str | None = None,
+    variant: str | None = None,
+    rfs: str | None = None,
+    jobs: str | None = None,
+    verbose: bool = False,
+) -> None:
+    """Time the recipe's flow (in-tree, no ccache) against the card's command: cold, warm, unchanged, and a matrix.
+
+    Runs under artifacts/bench/ (its own artifacts and ccache; sources and RFSs are made first,
+    outside the clock) and writes artifacts/bench/bench.{json,md}: min/median of each flow and
+    the ratios measured in this one run. The full run takes about an hour on 2 cores.
+    """
+    s = session_for(c, python=python, triplet=triplet, variant=variant, rfs=rfs, jobs=jobs, verbose=verbose)
+    pipeline.bench(s, triplets=triplets, variants=variants, repeat=repeat, quick=quick)
+
+
 @task(auto_shortflags=False, help=help_for("triplet", "toolchain", "verbose"))
 @errors_as_messages
 def rfs(c: Context, triplet: str | None = None, toolchain: str | None = None, verbose: bool = False) -> None:

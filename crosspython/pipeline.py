@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
-from .build import deps, native
+from .build import confcache, deps, native
 from .build.cross import CrossPlan, plan_cross, run_cross
 from .build.toolchain import (
     build_triplet,
@@ -101,6 +101,7 @@ def _native_plan(session: Session, source_dir: Path) -> native.NativePlan:
         ccache=ccache(),
         host_cc="gcc",
         cc_version=compiler_version("gcc"),
+        host_packages=confcache.host_packages(),
     )
 
 
@@ -172,8 +173,9 @@ def build_deps(session: Session) -> Path:
     return session.rfs
 
 
-def plan_cell(session: Session, *, build: bool) -> CrossPlan:
-    """The cross plan of the session's cell; with build=True its prerequisites are built first."""
+def plan_cell(session: Session, *, build: bool, use_ccache: bool = True) -> CrossPlan:
+    """The cross plan of the session's cell; with build=True its prerequisites are built first.
+    use_ccache=False plans it without ccache (the recipe's flow that `bench` times)."""
     target = session.cell.target
     toolchain = find_toolchain(target, session.toolchain)
     check_toolchain_target(toolchain, target, session.layout.toolchain_checks)
@@ -202,13 +204,17 @@ def plan_cell(session: Session, *, build: bool) -> CrossPlan:
         rfs=rfs_layout,
         build_triplet=build_triplet(source_dir),
         jobs=session.jobs,
-        ccache=ccache(),
+        ccache=ccache() if use_ccache else None,
         host_pkg_config=shutil.which("pkg-config") or "pkg-config",
         host_path=os.environ.get("PATH", ""),
         rfs_fingerprint=provision.rfs_fingerprint(rfs_dir),
         farm_dirs=farm_dirs,
         farm=describe_farm(farm_dirs),
         toolchain_dirs=toolchain.own_dirs(),
+        host_packages=confcache.host_packages(),
+        rfs_state=confcache.tree_state(
+            (*rfs_layout.lib_dirs, *rfs_layout.pkgconfig_dirs), recursive=(rfs_dir / "usr" / "include",)
+        ),
     )
 
 
@@ -566,3 +572,22 @@ def packages(
         rfs_lock=rfs_lock,
         work_lock=session.layout.lock(f"packages-{plan.work.parent.name}-{plan.work.name}"),
     )
+
+
+def bench(session: Session, *, triplets: str, variants: str, repeat: int, quick: bool) -> dict[str, Path]:
+    """`invoke bench`: the recipe's flow and the card's command, timed side by side (bench/)."""
+    from .bench.run import run_bench  # only this task needs it
+
+    if repeat < 1:
+        raise ConfigError(f"--repeat must be at least 1, got {repeat}", hint="e.g. --repeat 2")
+    require_host_tools("make", "gcc", "pkg-config")
+    matrix_cells = []
+    if not quick:
+        for triplet in [t for t in triplets.split(",") if t.strip()]:
+            for variant in [v for v in variants.split(",") if v.strip()]:
+                matrix_cells.append(
+                    session.matrix.cell(
+                        python=session.cell.version.short, triplet=triplet.strip(), variant=variant.strip()
+                    )
+                )
+    return run_bench(session, matrix_cells=matrix_cells, repeat=repeat, quick=quick)
