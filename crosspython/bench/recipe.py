@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..build.confcache import SITE_LINES
 from ..build.cross import CrossPlan
 from ..core.elf import read_header
 from ..core.errors import ConfigError
@@ -67,8 +68,6 @@ def plan_recipe(cross: CrossPlan, *, work: Path, tarball: Path, jobs: int) -> Re
     host_python = work / "hostpython" / "python"
     configure = ["./configure"]
     for part in cross.configure[1:]:
-        if part == "-C":
-            continue  # crosspython keeps configure's answers for its next build; the recipe does not
         configure.append(f"--with-build-python={host_python}" if part.startswith("--with-build-python=") else part)
     env = dict(cross.env)
     env["CONFIG_SITE"] = str(work / "config.site")
@@ -80,7 +79,8 @@ def plan_recipe(cross: CrossPlan, *, work: Path, tarball: Path, jobs: int) -> Re
         native_configure=("./configure", "CC=gcc"),
         cross_configure=tuple(configure),
         cross_env=tuple(sorted(env.items())),
-        config_site=cross.config_site,
+        # crosspython keeps configure's answers for its next build; the recipe does not
+        config_site=cross.config_site.replace(SITE_LINES, ""),
         jobs=jobs,
         strip=next(p.split("=", 1)[1] for p in cross.configure if p.startswith("STRIP=")),
     )

@@ -28,6 +28,9 @@ from ..core.runner import Step
 from ..core.stamps import fingerprint
 
 CACHE_FILE = "config.cache"  # in the build directory, where `configure -C` puts it
+# The same, set from a config.site (read before the cache is): unlike -C, it does not become part
+# of the configure line that the build records (sysconfig's CONFIG_ARGS, in what is installed).
+SITE_LINES = f"# configure's answers are kept (crosspython's confcache)\ncache_file={CACHE_FILE}\n"
 # configure's test programs are compiled once and thrown away: through ccache each is a miss
 # that costs a preprocessor run and a store, and fills the cache with nothing a build reuses.
 CONFIGURE_ENV = {"CCACHE_DISABLE": "1"}

@@ -23,7 +23,7 @@ from ..core.stamps import Stamp, cached_step
 from ..fetch.sources import source_inputs
 from ..matrix import Cell
 from ..rfs.sysroot import RfsLayout
-from .confcache import cache_key, run_configure
+from .confcache import SITE_LINES, cache_key, run_configure
 from .native import built_modules, ccache_env
 from .toolchain import Toolchain
 
@@ -130,7 +130,6 @@ def plan_cross(
         path_head.insert(0, str(build_python_dir))
     configure = [
         str(source_dir / "configure"),
-        "-C",  # configure's answers in build_dir/config.cache, which confcache keeps and restores
         f"--host={cell.target.triplet}",
         f"--build={build_triplet}",
         *build_python_args,
@@ -167,7 +166,8 @@ def plan_cross(
         # a rebuild, whole or after an interruption, is byte-identical; ccache can reuse the object.
         **({"SOURCE_DATE_EPOCH": str(epoch)} if epoch is not None else {}),
     }
-    site = config_site(cell)
+    # configure's answers in build_dir/config.cache, which confcache keeps and restores
+    site = config_site(cell) + SITE_LINES
     inputs = {
         "cell": cell.id,
         **source_inputs(cell.version),  # the pin, and the patches when the version has any
