@@ -102,7 +102,8 @@ def set_aside(plan: RecipePlan) -> None:
     for name in SET_ASIDE:
         source = plan.src / name
         if source.is_dir():
-            shutil.copytree(source, aside / name, symlinks=True)
+            # build/lib.*/ holds links into Modules/, which distclean empties: copy what they point to
+            shutil.copytree(source, aside / name, symlinks=False)
         else:
             shutil.copy2(source, aside / name)
     # Its standard library stays in the source tree (distclean leaves Lib/*.py alone).
