@@ -118,10 +118,10 @@ def _copy_rfs(source: Path, dest: Path) -> None:
 
 
 def card_env(dirs: BenchDirs, *, own_ccache: bool) -> dict[str, str]:
-    """The environment of the card's command: the bench's artifacts, and its own ccache unless
-    the run reuses the user's (--quick)."""
-    env = {k: v for k, v in os.environ.items() if k != "RFS" and not k.startswith("INVOKE_CROSSPYTHON_")}
-    env["INVOKE_CROSSPYTHON_ARTIFACTS"] = str(dirs.card_artifacts)
+    """What the card's command gets beside the user's environment: the bench's artifacts, and
+    its own ccache unless the run reuses the user's (--quick). The user's other settings stay, as
+    when they type the command; --rfs, given explicitly, wins over $RFS."""
+    env = {"INVOKE_CROSSPYTHON_ARTIFACTS": str(dirs.card_artifacts)}
     if own_ccache:
         env["CCACHE_DIR"] = str(dirs.card_ccache)
     return env
@@ -134,13 +134,13 @@ def card_command(cell: Cell, rfs: Path, jobs: int) -> list[str]:
         "-m",
         "invoke",
         "native",
+        f"--jobs={jobs}",  # install takes no --jobs; given once, it reaches cross too (cli.py)
         "cross",
         "install",
         f"--python={cell.version.short}",
         f"--triplet={cell.target.triplet}",
         f"--variant={cell.variant.name}",
         f"--rfs={rfs}",
-        f"--jobs={jobs}",
     ]
 
 
