@@ -242,7 +242,7 @@ def packages(
         "jobs",
         "verbose",
         quick="smoke run: warm rebuild, unchanged rerun and sizes of one cell on your ccache (no recipe, no cold run)",
-        repeat="how many times the recipe's flow and the cold cell each run, interleaved (default 2)",
+        repeat="how many times the cold cell and the recipe's flow each run, interleaved (default 2; 0: matrix only)",
         triplets="the matrix's targets, comma-separated (default arm-linux-gnueabihf,powerpc-linux-gnu; '' for none)",
         variants="the matrix's variants, comma-separated (default default,sections)",
     ),

@@ -578,8 +578,8 @@ def bench(session: Session, *, triplets: str, variants: str, repeat: int, quick:
     """`invoke bench`: the recipe's flow and the card's command, timed side by side (bench/)."""
     from .bench.run import run_bench  # only this task needs it
 
-    if repeat < 1:
-        raise ConfigError(f"--repeat must be at least 1, got {repeat}", hint="e.g. --repeat 2")
+    if repeat < 0:
+        raise ConfigError(f"--repeat must be 0 or more, got {repeat}", hint="e.g. --repeat 2 (0: the matrix alone)")
     require_host_tools("make", "gcc", "pkg-config")
     matrix_cells = []
     if not quick:
@@ -590,4 +590,9 @@ def bench(session: Session, *, triplets: str, variants: str, repeat: int, quick:
                         python=session.cell.version.short, triplet=triplet.strip(), variant=variant.strip()
                     )
                 )
+    if repeat == 0 and len(matrix_cells) < 2:
+        raise ConfigError(
+            "--repeat 0 runs the matrix alone, and --triplets/--variants give fewer than two cells",
+            hint="name two cells or more, e.g. --triplets arm-linux-gnueabihf,powerpc-linux-gnu",
+        )
     return run_bench(session, matrix_cells=matrix_cells, repeat=repeat, quick=quick)

@@ -195,8 +195,12 @@ def run_card(
     seconds = time.monotonic() - started
     build = None
     if bench_run.flow in ("cold", "warm"):
-        logs = dirs.card_artifacts / "logs"
-        build = bench_plan.build_command_seconds(p.read_text(errors="replace") for p in sorted(logs.rglob("*.log")))
+        # Every log was written by this run (the reset removed the earlier ones): in the order written.
+        root = dirs.card_artifacts / "logs"
+        logs = sorted(root.rglob("*.log"), key=lambda p: p.stat().st_mtime)
+        texts = [(str(p.relative_to(root).with_suffix("")), p.read_text(errors="replace")) for p in logs]
+        build = bench_plan.build_command_seconds(text for _, text in texts)
+        steps = bench_plan.step_seconds(texts)
     return Timing(run=bench_run, seconds=seconds, steps=steps, build_commands=build)
 
 

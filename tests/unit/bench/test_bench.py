@@ -42,6 +42,13 @@ def test_a_matrix_of_one_cell_is_not_run_twice() -> None:
     assert [r.flow for r in bp.plan_runs("A", ["A"], repeat=1, quick=False) if r.scope == "matrix"] == ["sizes"]
     with pytest.raises(ValueError):
         bp.plan_runs("A", [], repeat=0, quick=False)
+    # --repeat 0: the matrix alone
+    assert [r.name for r in bp.plan_runs("A", ["A", "B"], repeat=0, quick=False)] == [
+        "cold-matrix-r1",
+        "recipe-matrix-r1",
+        "noop-matrix-r1",
+        "sizes-matrix-r1",
+    ]
 
 
 LOG = """$ CCACHE_BASEDIR=/p CCACHE_NOHASHDIR=1 /p/artifacts/src/Python-3.13.5/configure CC='ccache gcc'
@@ -63,6 +70,11 @@ def test_command_times_read_the_runners_log_format() -> None:
     assert bp.command_times(LOG) == [("configure", 27.5), ("make", pytest.approx(102.1)), ("python", 0.1)]
     # configure and make only; a command that never finished (the last make) counts nothing
     assert bp.build_command_seconds([LOG, "$ make install\n# exit 0 after 4.0s\n"]) == pytest.approx(133.6)
+
+
+def test_step_seconds_name_each_log_that_ran_something() -> None:
+    steps = bp.step_seconds([("native-cp313/configure", LOG), ("cell/install", "$ true\n# exit 0 after 0.0s\n")])
+    assert steps == {"native-cp313/configure": pytest.approx(27.5 + 102.1 + 0.1)}
 
 
 def test_program_of_skips_leading_settings_but_not_arguments() -> None:
@@ -93,8 +105,8 @@ def test_goals_are_ratios_of_medians_of_this_run() -> None:
     assert goals["`invoke sizes` of every staged cell"].met is True
     assert goals["matrix, cold / recipe's flow"].value is None
     assert goals["matrix, cold / recipe's flow"].met is None
-    # the worst overhead of the cold and warm runs: (220 - 200) / 220
-    assert goals["tool overhead (cold and warm runs)"].value == pytest.approx(100 * 20 / 220)
+    # the worst overhead of the cold runs: (220 - 200) / 220 (the warm run's is reported, not judged)
+    assert goals["tool overhead (cold runs)"].value == pytest.approx(100 * 20 / 220)
 
 
 def test_report_has_the_headline_the_table_and_the_steps() -> None:
