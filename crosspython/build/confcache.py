@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -73,7 +74,48 @@ def tree_state(dirs: Iterable[Path], *, recursive: Iterable[Path] = ()) -> str:
 
 def cache_key(inputs: Mapping[str, Any], env: Mapping[str, str], **state: str) -> str:
     """The name of a configure's answers: its step inputs, environment and surroundings."""
-    return fingerprint({"inputs": inputs, "env": dict(sorted(env.items())), **state})
+    # What is kept is part of the name: answers kept under another rule are not read.
+    kept = [*KEPT_PREFIXES, *KEPT_NAMES]
+    return fingerprint({"inputs": inputs, "env": dict(sorted(env.items())), "kept": kept, **state})
+
+
+# Which answers are kept: those of autoconf's own checks (functions, headers, libraries,
+# declarations, sizes, types, members, programs), whose macros act on the answer *after* the
+# cached part, so that a cached answer does everything a fresh one does. A check of CPython's own
+# may set other variables inside its cached part (configure's "for -Wl,--no-as-needed" sets
+# NO_AS_NEEDED only when it runs: a kept answer left the Makefile without it), so those run again.
+KEPT_PREFIXES = (
+    "ac_cv_func_",
+    "ac_cv_header_",
+    "ac_cv_lib_",
+    "ac_cv_have_decl_",
+    "ac_cv_sizeof_",
+    "ac_cv_alignof_",
+    "ac_cv_type_",
+    "ac_cv_member_",
+    "ac_cv_prog_",
+    "ac_cv_path_",
+    "ac_cv_search_",
+)
+KEPT_NAMES = ("ac_cv_objext", "ac_cv_exeext", "ac_cv_build", "ac_cv_host", "ac_cv_c_compiler_gnu")
+_ASSIGNMENT = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)=")
+
+
+def kept_answers(text: str) -> str:
+    """The lines of a cache file whose answers may be kept (KEPT_PREFIXES, KEPT_NAMES)."""
+    out: list[str] = []
+    keep = False
+    for line in text.splitlines(keepends=True):
+        found = _ASSIGNMENT.match(line)
+        if found:
+            name = found.group(1)
+            keep = name.startswith(KEPT_PREFIXES) or name in KEPT_NAMES
+        elif line.startswith("#") or not line.strip():
+            keep = False
+        # a line that is neither continues the value above it: kept or not with it
+        if keep:
+            out.append(line)
+    return "".join(out)
 
 
 def restore(shared: Path | None, build_dir: Path) -> bool:
@@ -91,7 +133,7 @@ def save(shared: Path | None, build_dir: Path) -> None:
         return
     shared.parent.mkdir(parents=True, exist_ok=True)
     partial = shared.with_name(shared.name + ".partial")
-    shutil.copyfile(produced, partial)
+    partial.write_text(kept_answers(produced.read_text(errors="surrogateescape")), errors="surrogateescape")
     os.replace(partial, shared)
 
 

@@ -22,7 +22,8 @@ if [ -f config.cache ]; then
     grep -q poisoned config.cache && { echo "cached answers do not fit"; exit 1; }
     echo "read cached answers: $(cat config.cache)"
 fi
-echo "ac_cv_answer=${CCACHE_DISABLE:-unset}" > config.cache
+echo "ac_cv_func_answer=${CCACHE_DISABLE:-unset}" > config.cache
+echo "ac_cv_own_check=yes" >> config.cache
 """
 
 
@@ -41,12 +42,12 @@ def test_answers_are_kept_after_success_and_restored_into_a_fresh_tree(runner: R
     with runner.step("s", "configure") as step:
         confcache.run_configure(step, command, build_dir=first, env={}, shared=shared, hint="")
     # configure's own test programs never go through ccache
-    assert shared.read_text() == "ac_cv_answer=1\n"
+    assert shared.read_text() == "ac_cv_func_answer=1\n"  # (and not the check of its own)
     second = tmp_path / "b2"
     second.mkdir()
     with runner.step("s", "configure") as step:
         confcache.run_configure(step, command, build_dir=second, env={}, shared=shared, hint="")
-    assert "read cached answers: ac_cv_answer=1" in step.log.read_text()
+    assert "read cached answers: ac_cv_func_answer=1" in step.log.read_text()
     assert "configure's answers from" in step.log.read_text()
 
 
@@ -59,7 +60,7 @@ def test_answers_that_make_configure_fail_are_dropped_and_configure_runs_without
     build.mkdir()
     with runner.step("s", "configure") as step:
         confcache.run_configure(step, _configure(tmp_path), build_dir=build, env={}, shared=shared, hint="")
-    assert shared.read_text() == "ac_cv_answer=1\n"  # the fresh answers replaced the bad ones
+    assert shared.read_text() == "ac_cv_func_answer=1\n"  # the fresh answers replaced the bad ones
     assert "configuring again without them" in step.log.read_text()
 
 
@@ -157,3 +158,33 @@ def test_a_cross_plan_keeps_answers_per_cell_host_and_rfs_content(matrix: Matrix
     assert one == plan_cross(cell, **fields, host_packages="h", rfs_state="r1").configure_cache  # type: ignore[arg-type]
     assert one != plan_cross(cell, **fields, host_packages="h", rfs_state="r2").configure_cache  # type: ignore[arg-type]
     assert plan_cross(cell, **fields, host_packages=None, rfs_state="r1").configure_cache is None  # type: ignore[arg-type]
+
+
+CACHE = """# This file is a shell script that caches the results of configure
+ac_cv_build=${ac_cv_build=x86_64-pc-linux-gnu}
+ac_cv_env_CC_set=set
+ac_cv_env_CC_value='ccache gcc'
+ac_cv_func_getrandom=${ac_cv_func_getrandom=yes}
+ac_cv_header_zlib_h=${ac_cv_header_zlib_h=yes}
+ac_cv_sizeof_long=${ac_cv_sizeof_long=4}
+ac_cv_wl_no_as_needed=${ac_cv_wl_no_as_needed=yes}
+ac_cv_lib_ffi_ffi_call=${ac_cv_lib_ffi_ffi_call='yes
+still the same value'}
+ac_cv_working_tzset=${ac_cv_working_tzset=yes}
+"""
+
+
+def test_only_answers_of_autoconfs_own_checks_are_kept() -> None:
+    """CPython's own checks may set variables inside their cached part: "-Wl,--no-as-needed"
+    sets NO_AS_NEEDED only when it runs, so its kept answer would drop it from the Makefile."""
+    kept = confcache.kept_answers(CACHE)
+    names = [line.split("=", 1)[0] for line in kept.splitlines() if "=" in line]
+    assert names == [
+        "ac_cv_build",
+        "ac_cv_func_getrandom",
+        "ac_cv_header_zlib_h",
+        "ac_cv_sizeof_long",
+        "ac_cv_lib_ffi_ffi_call",
+    ]
+    assert "still the same value'}" in kept  # a value on two lines stays whole
+    assert "no_as_needed" not in kept and "ac_cv_env_" not in kept
