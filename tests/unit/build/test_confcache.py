@@ -130,34 +130,11 @@ def test_plans_name_a_cache_only_when_the_surroundings_are_known(matrix: Matrix,
 
 
 def test_a_cross_plan_keeps_answers_per_cell_host_and_rfs_content(matrix: Matrix, tmp_path: Path) -> None:
-    from crosspython.build.cross import plan_cross
-
-    base = _plan(matrix, tmp_path)
-    fields = dict(
-        layout=Layout(tmp_path / "artifacts"),
-        source_dir=base.source_dir,
-        build_python=tmp_path / "native" / "python",
-        toolchain=None,
-        toolchain_version="gcc 12",
-        rfs=None,
-        build_triplet="x86_64-pc-linux-gnu",
-        jobs=2,
-        ccache=None,
-        host_pkg_config="/usr/bin/pkg-config",
-        host_path="/usr/bin",
-        rfs_fingerprint="abc",
-    )
-    from crosspython.build.toolchain import Toolchain
-    from crosspython.rfs.sysroot import inspect_rfs
-
-    fields["toolchain"] = Toolchain(prefix="arm-linux-gnueabihf", bindir=Path("/usr/bin"))
-    fields["rfs"] = inspect_rfs(tmp_path / "rfs", "arm-linux-gnueabihf")
-    cell = base.cell
-    one = plan_cross(cell, **fields, host_packages="h", rfs_state="r1").configure_cache  # type: ignore[arg-type]
-    assert one is not None and one.name.startswith(cell.id)
-    assert one == plan_cross(cell, **fields, host_packages="h", rfs_state="r1").configure_cache  # type: ignore[arg-type]
-    assert one != plan_cross(cell, **fields, host_packages="h", rfs_state="r2").configure_cache  # type: ignore[arg-type]
-    assert plan_cross(cell, **fields, host_packages=None, rfs_state="r1").configure_cache is None  # type: ignore[arg-type]
+    one = _plan(matrix, tmp_path, host_packages="h", rfs_state="r1").configure_cache
+    assert one is not None and one.name.startswith("cp313-arm-linux-gnueabihf-default-")
+    assert one == _plan(matrix, tmp_path, host_packages="h", rfs_state="r1").configure_cache
+    assert one != _plan(matrix, tmp_path, host_packages="h", rfs_state="r2").configure_cache
+    assert _plan(matrix, tmp_path, host_packages=None, rfs_state="r1").configure_cache is None
 
 
 CACHE = """# This file is a shell script that caches the results of configure

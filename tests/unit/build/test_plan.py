@@ -42,6 +42,7 @@ def _plan(
     ccache: str | None = None,
     chain: Toolchain | None = None,
     python: str = "3.13",
+    **extra: object,
 ):  # type: ignore[no-untyped-def]
     cell = matrix.cell(python=python, triplet="arm-linux-gnueabihf", variant=variant)
     chain = chain or Toolchain(prefix="arm-linux-gnueabihf", bindir=Path("/usr/bin"))
@@ -60,6 +61,7 @@ def _plan(
         host_path="/usr/bin:/bin",
         rfs_fingerprint="abc",
         build_python_dir=tmp_path / "native" / "for-build",
+        **extra,  # type: ignore[arg-type]
     )
 
 
