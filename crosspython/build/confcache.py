@@ -11,7 +11,8 @@ build host's installed packages (its headers and libraries: a -dev package insta
 changes the answers). Where that cannot be known (no dpkg database), nothing is cached.
 
 The cache file is written in the build directory by configure (so an interrupted configure
-leaves nothing shared) and copied aside, whole, only after configure ended well.
+leaves nothing shared); only after configure ended well are the answers that may be kept
+(kept_answers) copied aside, written whole before they replace what was there.
 """
 
 from __future__ import annotations
@@ -138,11 +139,13 @@ def save(shared: Path | None, build_dir: Path) -> None:
 
 
 def run_configure(
-    step: Step, command: tuple[str, ...], *, build_dir: Path, env: Mapping[str, str], shared: Path | None, hint: str
+    step: Step, command: tuple[str, ...], *, build_dir: Path, env: Mapping[str, str], shared: Path | None
 ) -> None:
-    """Run configure (`command` has -C) in `build_dir` with the kept answers when there are any;
-    should it fail with them, once more without (and they are dropped)."""
+    """Run configure in `build_dir` (which reads build_dir/config.cache: `-C`, or cache_file= in
+    its config.site) with the kept answers when there are any; should it fail with them, once
+    more without (and they are dropped)."""
     env = {**env, **CONFIGURE_ENV}
+    hint = f"see {build_dir / 'config.log'}"
     used = restore(shared, build_dir)
     if used:
         step.note(f"configure's answers from {shared} (a configure of the same inputs)")

@@ -310,7 +310,6 @@ def run_cross(plan: CrossPlan, runner: Runner, layout: Layout) -> None:
                     build_dir=plan.build_dir,
                     env=env,
                     shared=plan.configure_cache,
-                    hint=f"see {plan.build_dir / 'config.log'}",
                 )
             configured.write(plan.inputs)
         with runner.step(scope, "make") as step:

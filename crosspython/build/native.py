@@ -180,7 +180,6 @@ def run_native(plan: NativePlan, runner: Runner, layout: Layout) -> Path:
                     build_dir=plan.build_dir,
                     env=env,
                     shared=plan.configure_cache,
-                    hint=f"see {plan.build_dir / 'config.log'}",
                 )
             configured.write(plan.inputs)
         with runner.step(scope, "make") as step:

@@ -40,13 +40,13 @@ def test_answers_are_kept_after_success_and_restored_into_a_fresh_tree(runner: R
     first = tmp_path / "b1"
     first.mkdir()
     with runner.step("s", "configure") as step:
-        confcache.run_configure(step, command, build_dir=first, env={}, shared=shared, hint="")
+        confcache.run_configure(step, command, build_dir=first, env={}, shared=shared)
     # configure's own test programs never go through ccache
     assert shared.read_text() == "ac_cv_func_answer=1\n"  # (and not the check of its own)
     second = tmp_path / "b2"
     second.mkdir()
     with runner.step("s", "configure") as step:
-        confcache.run_configure(step, command, build_dir=second, env={}, shared=shared, hint="")
+        confcache.run_configure(step, command, build_dir=second, env={}, shared=shared)
     assert "read cached answers: ac_cv_func_answer=1" in step.log.read_text()
     assert "configure's answers from" in step.log.read_text()
 
@@ -59,7 +59,7 @@ def test_answers_that_make_configure_fail_are_dropped_and_configure_runs_without
     build = tmp_path / "b"
     build.mkdir()
     with runner.step("s", "configure") as step:
-        confcache.run_configure(step, _configure(tmp_path), build_dir=build, env={}, shared=shared, hint="")
+        confcache.run_configure(step, _configure(tmp_path), build_dir=build, env={}, shared=shared)
     assert shared.read_text() == "ac_cv_func_answer=1\n"  # the fresh answers replaced the bad ones
     assert "configuring again without them" in step.log.read_text()
 
@@ -72,7 +72,7 @@ def test_a_failed_configure_keeps_nothing(runner: Runner, tmp_path: Path) -> Non
     build = tmp_path / "b"
     build.mkdir()
     with pytest.raises(StepFailed), runner.step("s", "configure") as step:
-        confcache.run_configure(step, (str(script), "-C"), build_dir=build, env={}, shared=shared, hint="")
+        confcache.run_configure(step, (str(script), "-C"), build_dir=build, env={}, shared=shared)
     assert not shared.exists()
 
 
