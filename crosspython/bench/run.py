@@ -111,10 +111,11 @@ def prepare(session: Session, cells: list[Cell]) -> dict[str, Path]:
 
 
 def _copy_rfs(source: Path, dest: Path) -> None:
+    """A fresh copy of an RFS: links as links, mtimes kept (confcache's key reads them)."""
     if dest.exists():
         shutil.rmtree(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
-    subprocess.run(["cp", "-a", str(source), str(dest)], check=True)
+    shutil.copytree(source, dest, symlinks=True)
 
 
 def card_env(dirs: BenchDirs, *, own_ccache: bool) -> dict[str, str]:
