@@ -101,7 +101,7 @@ def _native_plan(session: Session, source_dir: Path) -> native.NativePlan:
         ccache=ccache(),
         host_cc="gcc",
         cc_version=compiler_version("gcc"),
-        host_packages=confcache.host_packages(),
+        surroundings=confcache.Surroundings(),
     )
 
 
@@ -211,9 +211,8 @@ def plan_cell(session: Session, *, build: bool, use_ccache: bool = True) -> Cros
         farm_dirs=farm_dirs,
         farm=describe_farm(farm_dirs),
         toolchain_dirs=toolchain.own_dirs(),
-        host_packages=confcache.host_packages(),
-        rfs_state=confcache.tree_state(
-            (*rfs_layout.lib_dirs, *rfs_layout.pkgconfig_dirs), recursive=(rfs_dir / "usr" / "include",)
+        surroundings=confcache.Surroundings(
+            dirs=(*rfs_layout.lib_dirs, *rfs_layout.pkgconfig_dirs), recursive=(rfs_dir / "usr" / "include",)
         ),
     )
 

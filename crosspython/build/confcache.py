@@ -22,6 +22,7 @@ import os
 import re
 import shutil
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -71,6 +72,51 @@ def tree_state(dirs: Iterable[Path], *, recursive: Iterable[Path] = ()) -> str:
             for name in sorted(filenames):
                 add(Path(dirpath) / name, d)
     return hashlib.sha256("\n".join(entries).encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Surroundings:
+    """What a configure's answers depend on beyond its own line: the build host's packages and,
+    for a cross build, the RFS's libraries and headers. Only described when a step is planned,
+    read when configure runs: a rerun with nothing changed plans every step and configures none,
+    and reading them (a walk of the RFS's usr/include, a hash of dpkg's database) is most of
+    what planning would cost."""
+
+    status: Path = DPKG_STATUS
+    dirs: tuple[Path, ...] = ()  # their top level (the RFS's library and pkg-config directories)
+    recursive: tuple[Path, ...] = ()  # all below (the RFS's usr/include)
+
+    def state(self) -> dict[str, str] | None:
+        """Their state now, as cache_key takes it; None when the host's packages are not known."""
+        host = host_packages(self.status)
+        if host is None:
+            return None
+        if not self.dirs and not self.recursive:
+            return {"host": host}
+        return {"host": host, "rfs": tree_state(self.dirs, recursive=self.recursive)}
+
+
+@dataclass(frozen=True, kw_only=True)
+class KeptAnswers:
+    """Where the answers of one configure are kept: under `directory`, named after its inputs,
+    its environment and the state of its surroundings when it runs."""
+
+    directory: Path
+    prefix: str  # what the file's name starts with: the cell, or native-<tag>
+    inputs: Mapping[str, Any] = field(compare=False)
+    env: Mapping[str, str] = field(compare=False)
+    surroundings: Surroundings
+
+    def path(self) -> Path | None:
+        """The file, named now (None: the surroundings cannot be known, nothing is kept)."""
+        state = self.surroundings.state()
+        if state is None:
+            return None
+        return self.directory / f"{self.prefix}-{cache_key(self.inputs, self.env, **state)}.cache"
+
+
+def kept_path(kept: KeptAnswers | None) -> Path | None:
+    return None if kept is None else kept.path()
 
 
 def cache_key(inputs: Mapping[str, Any], env: Mapping[str, str], **state: str) -> str:

@@ -23,7 +23,7 @@ from ..core.stamps import Stamp, cached_step
 from ..fetch.sources import source_inputs
 from ..matrix import Cell
 from ..rfs.sysroot import RfsLayout
-from .confcache import SITE_LINES, cache_key, run_configure
+from .confcache import SITE_LINES, KeptAnswers, Surroundings, kept_path, run_configure
 from .native import built_modules, ccache_env
 from .toolchain import Toolchain
 
@@ -60,7 +60,7 @@ class CrossPlan:
     toolchain_dirs: tuple[Path, ...] = ()  # the cross compiler's own include/lib directories
     readelf: str = "readelf"  # the tool-chain's: what the build's extension modules link
     rfs_lib_dirs: tuple[Path, ...] = ()  # where the RFS's shared libraries are (the farm's first)
-    configure_cache: Path | None = None  # configure's answers kept for the same inputs (confcache)
+    configure_answers: KeptAnswers | None = None  # kept for the next configure of the same inputs (confcache)
 
     @property
     def env_dict(self) -> dict[str, str]:
@@ -86,15 +86,14 @@ def plan_cross(
     farm: list[str] | None = None,
     toolchain_dirs: tuple[Path, ...] = (),
     build_python_dir: Path | None = None,
-    host_packages: str | None = None,
-    rfs_state: str | None = None,
+    surroundings: Surroundings | None = None,
 ) -> CrossPlan:
     """Everything the cross build runs, computed without running anything.
 
     `build_python` is the native interpreter; `build_python_dir` a directory holding it as
     python<X.Y>, for versions whose configure looks for it on PATH (build_python = "path").
-    With `host_packages` and `rfs_state` (confcache.host_packages, confcache.tree_state of the
-    RFS's headers and libraries), configure's answers are kept for its next run of the same inputs.
+    With `surroundings` (the build host's packages, the RFS's headers and libraries:
+    confcache.Surroundings), configure's answers are kept for its next run of the same inputs.
     """
     build_dir = layout.cross_dir(cell)
     cc = str(toolchain.tool("gcc"))
@@ -180,8 +179,6 @@ def plan_cross(
         "pkg_config_libdir": env["PKG_CONFIG_LIBDIR"],
         **({"source_date_epoch": epoch} if epoch is not None else {}),
     }
-    known = host_packages is not None and rfs_state is not None
-    key = cache_key(inputs, env, host=host_packages or "", rfs=rfs_state or "") if known else None
     return CrossPlan(
         cell=cell,
         source_dir=source_dir,
@@ -195,7 +192,11 @@ def plan_cross(
         toolchain_dirs=toolchain_dirs,
         readelf=str(toolchain.tool("readelf")),
         rfs_lib_dirs=(*farm_dirs, *rfs.lib_dirs),
-        configure_cache=None if key is None else layout.configure_cache(f"{cell.id}-{key}"),
+        configure_answers=None
+        if surroundings is None
+        else KeptAnswers(
+            directory=layout.configure_caches, prefix=cell.id, inputs=inputs, env=env, surroundings=surroundings
+        ),
     )
 
 
@@ -309,7 +310,7 @@ def run_cross(plan: CrossPlan, runner: Runner, layout: Layout) -> None:
                     plan.configure,
                     build_dir=plan.build_dir,
                     env=env,
-                    shared=plan.configure_cache,
+                    shared=kept_path(plan.configure_answers),
                 )
             configured.write(plan.inputs)
         with runner.step(scope, "make") as step:

@@ -23,7 +23,7 @@ from ..core.runner import Runner
 from ..core.stamps import Stamp, cached_step
 from ..fetch.sources import source_inputs
 from ..matrix import Version
-from .confcache import cache_key, run_configure
+from .confcache import KeptAnswers, Surroundings, kept_path, run_configure
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -35,7 +35,7 @@ class NativePlan:
     make: tuple[str, ...]
     env: tuple[tuple[str, str], ...]
     inputs: dict[str, Any]
-    configure_cache: Path | None = None  # configure's answers kept for the same inputs (confcache)
+    configure_answers: KeptAnswers | None = None  # kept for the next configure of the same inputs (confcache)
 
     @property
     def python(self) -> Path:
@@ -76,12 +76,12 @@ def plan_native(
     ccache: str | None,
     host_cc: str,
     cc_version: str,
-    host_packages: str | None = None,
+    surroundings: Surroundings | None = None,
 ) -> NativePlan:
     """What to run to build the build-host interpreter of `version` (pure).
 
-    `host_packages` identifies the build host's installed packages (confcache.host_packages):
-    with it, configure's answers are kept for the next configure of the same inputs.
+    With `surroundings` (the build host's package database, confcache.Surroundings), configure's
+    answers are kept for the next configure of the same inputs.
     """
     cc = f"{ccache} {host_cc}" if ccache else host_cc
     # -C: configure's answers in build_dir/config.cache, which confcache keeps and restores.
@@ -93,7 +93,6 @@ def plan_native(
         "configure": [configure[0].rsplit("/", 1)[-1], *configure[1:]],
         "cc": cc_version,
     }
-    key = None if host_packages is None else cache_key(inputs, env, host=host_packages)
     return NativePlan(
         version=version,
         source_dir=source_dir,
@@ -102,7 +101,15 @@ def plan_native(
         make=make,
         env=tuple(sorted(env.items())),
         inputs=inputs,
-        configure_cache=None if key is None else layout.configure_cache(f"native-{version.tag}-{key}"),
+        configure_answers=None
+        if surroundings is None
+        else KeptAnswers(
+            directory=layout.configure_caches,
+            prefix=f"native-{version.tag}",
+            inputs=inputs,
+            env=env,
+            surroundings=surroundings,
+        ),
     )
 
 
@@ -179,7 +186,7 @@ def run_native(plan: NativePlan, runner: Runner, layout: Layout) -> Path:
                     plan.configure,
                     build_dir=plan.build_dir,
                     env=env,
-                    shared=plan.configure_cache,
+                    shared=kept_path(plan.configure_answers),
                 )
             configured.write(plan.inputs)
         with runner.step(scope, "make") as step:

@@ -136,9 +136,10 @@ class Layout:
         """Tool-chains found to compile for a target (one file each: the check is not repeated)."""
         return self.root / "toolchains"
 
-    def configure_cache(self, name: str) -> Path:
-        """A configure's answers, kept by the inputs that decide them (build/confcache.py)."""
-        return self.root / "cache" / "configure" / f"{name}.cache"
+    @property
+    def configure_caches(self) -> Path:
+        """configure's answers, kept by the inputs that decide them (build/confcache.py)."""
+        return self.root / "cache" / "configure"
 
     def lock(self, name: str) -> Path:
         return self.root / "locks" / f"{name}.lock"

@@ -114,15 +114,44 @@ def test_rfs_state_sees_libraries_and_headers_but_not_pythons_own(tmp_path: Path
     assert state() != after_lib
 
 
+def _surroundings(tmp_path: Path, packages: str, rfs_lib: str | None = None) -> confcache.Surroundings:
+    """A dpkg status file holding `packages` and, with rfs_lib, an RFS library directory holding it."""
+    status = tmp_path / "status"
+    status.write_text(packages)
+    if rfs_lib is None:
+        return confcache.Surroundings(status=status)
+    lib = tmp_path / "rfs-lib"
+    lib.mkdir(exist_ok=True)
+    for old in lib.iterdir():
+        old.unlink()
+    (lib / rfs_lib).write_bytes(b"so")
+    os.utime(lib / rfs_lib, ns=(1, 1))  # the same file again, not a newer one
+    return confcache.Surroundings(status=status, dirs=(lib,))
+
+
 def test_plans_name_a_cache_only_when_the_surroundings_are_known(matrix: Matrix, tmp_path: Path) -> None:
     version = matrix.version("3.13")
     layout = Layout(tmp_path / "artifacts")
     common = dict(layout=layout, source_dir=tmp_path / "src", jobs=2, ccache=None, host_cc="gcc", cc_version="gcc 12")
-    assert plan_native(version, **common).configure_cache is None  # type: ignore[arg-type]
-    kept = plan_native(version, **common, host_packages="h1").configure_cache  # type: ignore[arg-type]
+    assert plan_native(version, **common).configure_answers is None  # type: ignore[arg-type]
+    answers = plan_native(version, **common, surroundings=_surroundings(tmp_path, "h1")).configure_answers  # type: ignore[arg-type]
+    assert answers is not None
+    kept = answers.path()
     assert kept is not None and kept.parent == tmp_path / "artifacts" / "cache" / "configure"
-    assert kept != plan_native(version, **common, host_packages="h2").configure_cache  # type: ignore[arg-type]
-    assert _plan(matrix, tmp_path).configure_cache is None
+    assert kept.name.startswith("native-cp313-")
+    # named when configure runs: packages installed since the plan was made change the name
+    _surroundings(tmp_path, "h2")
+    assert answers.path() not in (None, kept)
+    # no dpkg database: nothing is kept
+    assert (
+        confcache.kept_path(
+            plan_native(
+                version, **common, surroundings=confcache.Surroundings(status=tmp_path / "none")
+            ).configure_answers  # type: ignore[arg-type]
+        )
+        is None
+    )
+    assert _plan(matrix, tmp_path).configure_answers is None
     # the cross build reads them through its config.site: its configure line (sysconfig's
     # CONFIG_ARGS, which is installed) stays what it was
     assert "-C" not in _plan(matrix, tmp_path).configure
@@ -130,11 +159,15 @@ def test_plans_name_a_cache_only_when_the_surroundings_are_known(matrix: Matrix,
 
 
 def test_a_cross_plan_keeps_answers_per_cell_host_and_rfs_content(matrix: Matrix, tmp_path: Path) -> None:
-    one = _plan(matrix, tmp_path, host_packages="h", rfs_state="r1").configure_cache
+    def kept(packages: str, rfs_lib: str) -> Path | None:
+        plan = _plan(matrix, tmp_path, surroundings=_surroundings(tmp_path, packages, rfs_lib))
+        return confcache.kept_path(plan.configure_answers)
+
+    one = kept("h", "libz.so.1")
     assert one is not None and one.name.startswith("cp313-arm-linux-gnueabihf-default-")
-    assert one == _plan(matrix, tmp_path, host_packages="h", rfs_state="r1").configure_cache
-    assert one != _plan(matrix, tmp_path, host_packages="h", rfs_state="r2").configure_cache
-    assert _plan(matrix, tmp_path, host_packages=None, rfs_state="r1").configure_cache is None
+    assert one == kept("h", "libz.so.1")
+    assert one != kept("h", "libffi.so.8")
+    assert one != kept("h2", "libz.so.1")
 
 
 CACHE = """# This file is a shell script that caches the results of configure
