@@ -363,8 +363,16 @@ def test_target(
         "check": "compare against the committed baseline; exit non-zero when a tracked size grew past the threshold",
         "update_baseline": "rewrite the baseline with the cells measured now (deliberately)",
         "baseline": "baseline file (default: matrix/sizes-baseline.json)",
-        "threshold": "allowed growth in percent (default: the baseline's threshold_pct, 2)",
+        "threshold": "allowed growth in percent (default: the baseline's threshold_pct, 2; "
+        "with --compare it replaces every limit's pct)",
         "startup": "also time each profile's interpreter start-up under qemu-user (python -c pass, median of 5)",
+        "compare": "another run's sizes.json: write sizes-diff.{md,json} (per cell, ELF, section, symbol, "
+        "profile) and fail when a tracked size grew past its limit (matrix/size-thresholds.toml)",
+        "symbols": "also record the ELF files' symbol tables in sizes.json (what --compare diffs; implied by it)",
+        "commit": "the commit whose message may justify growth with a `Size-Increase: <why>` trailer, "
+        "and that --history records (default: HEAD)",
+        "thresholds": "the limits --compare applies (default: matrix/size-thresholds.toml)",
+        "history": "add this run's tracked sizes to artifacts/reports/history.jsonl (the HTML report's trend)",
         "verbose": HELP["verbose"],
     },
 )
@@ -376,13 +384,19 @@ def sizes(
     baseline: str = "",
     threshold: str | None = None,
     startup: bool = False,
+    compare: str = "",
+    symbols: bool = False,
+    commit: str = "HEAD",
+    thresholds: str = "",
+    history: bool = False,
     triplet: str | None = None,
     rfs: str | None = None,
     verbose: bool = False,
 ) -> None:
     """Size report: every staged cell with lief (built and stripped), every profile's installed footprint.
 
-    Writes artifacts/reports/sizes.{json,md,html}; --check gates against matrix/sizes-baseline.json.
+    Writes artifacts/reports/sizes.{json,md,html}; --check gates against matrix/sizes-baseline.json;
+    --compare BASE.json diffs against another run's report, down to the symbol.
     """
     pipeline.size_report(
         session_for(c, triplet=triplet, rfs=rfs, verbose=verbose),
@@ -391,6 +405,11 @@ def sizes(
         baseline=Path(baseline) if baseline else None,
         threshold=parse_threshold(threshold),
         startup=startup,
+        compare_to=Path(compare) if compare else None,
+        symbols=symbols,
+        commit=commit,
+        thresholds=Path(thresholds) if thresholds else None,
+        keep_history=history,
     )
 
 

@@ -6,6 +6,7 @@ else the baseline's, else 2 %), and what fails.
 
 from __future__ import annotations
 
+import fnmatch
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -16,11 +17,12 @@ from ..core import pythontree
 from ..core.errors import ConfigError, SizeRegression
 from ..core.files import write_json_atomic
 from ..core.layout import PROJECT_ROOT
-from ..matrix import Matrix
+from ..matrix import Matrix, read_toml
 from .footprint import Footprint
 from .measure import Measurement
 
 BASELINE = PROJECT_ROOT / "matrix" / "sizes-baseline.json"
+THRESHOLDS = PROJECT_ROOT / "matrix" / "size-thresholds.toml"
 DEFAULT_THRESHOLD = 2.0
 Tracked = dict[str, dict[str, int]]  # cell -> metric -> bytes
 
@@ -60,6 +62,63 @@ def load_baseline(path: Path) -> Baseline:
                 raise ConfigError(f"{path}: cells.{cell}.{metric!r} must be a byte count, got {value!r}")
         cells[cell] = dict(metrics)
     return Baseline(cells=cells, threshold_pct=float(threshold))
+
+
+@dataclass(frozen=True)
+class Limit:
+    """How much a tracked size may grow: it fails when it grew by more than `pct` percent *and*
+    more than `bytes` bytes (a few bytes on a small module are not a regression, nor a small
+    percentage of a large tree that is still many kilobytes)."""
+
+    items: str  # fnmatch pattern over the tracked names ("interpreter (stripped)", "_ssl (stripped)", ...)
+    pct: float
+    bytes: int
+    why: str = ""
+
+
+@dataclass(frozen=True)
+class Limits:
+    """matrix/size-thresholds.toml: the limits, tried in order; the first whose pattern matches applies."""
+
+    limits: tuple[Limit, ...]
+
+    def for_item(self, item: str) -> Limit:
+        for limit in self.limits:
+            if fnmatch.fnmatchcase(item, limit.items):
+                return limit
+        return Limit(items="*", pct=DEFAULT_THRESHOLD, bytes=0)
+
+    def with_pct(self, pct: float | None) -> Limits:
+        """Every limit's percentage replaced (`--threshold`); the byte floors stay."""
+        if pct is None:
+            return self
+        return Limits(tuple(Limit(items=x.items, pct=pct, bytes=x.bytes, why=x.why) for x in self.limits))
+
+
+def load_limits(path: Path = THRESHOLDS) -> Limits:
+    """The limits at `path`, validated: a bad file fails before anything is measured."""
+    if not path.is_file():
+        raise ConfigError(f"no size limits at {path}", hint="see matrix/size-thresholds.toml for the format")
+    data = read_toml(path)
+    raw = data.get("limits")
+    if not isinstance(raw, list) or not raw:
+        raise ConfigError(f"{path}: expected one or more [[limits]] tables")
+    limits = []
+    for i, entry in enumerate(raw):
+        where = f"{path}: limits[{i}]"
+        if not isinstance(entry, dict) or set(entry) - {"items", "pct", "bytes", "why"}:
+            raise ConfigError(f"{where}: keys are items, pct, bytes and why, got {sorted(entry)}")
+        items, pct, size, why = entry.get("items"), entry.get("pct"), entry.get("bytes", 0), entry.get("why", "")
+        if not isinstance(items, str) or not items:
+            raise ConfigError(f"{where}.items must be a pattern of tracked names, got {items!r}")
+        if isinstance(pct, bool) or not isinstance(pct, (int, float)) or pct < 0:
+            raise ConfigError(f"{where}.pct must be a number >= 0, got {pct!r}")
+        if isinstance(size, bool) or not isinstance(size, int) or size < 0:
+            raise ConfigError(f"{where}.bytes must be a byte count >= 0, got {size!r}")
+        if not isinstance(why, str):
+            raise ConfigError(f"{where}.why must be text, got {why!r}")
+        limits.append(Limit(items=items, pct=float(pct), bytes=size, why=why))
+    return Limits(tuple(limits))
 
 
 def tracked(m: Measurement, required: tuple[str, ...]) -> dict[str, int]:

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import os
 import shutil
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from ..core import pythontree
 from ..core.errors import BuildIncomplete, ConfigError
@@ -59,6 +59,57 @@ class ElfSize:
     endianness: str
 
 
+@dataclass(frozen=True)
+class Symbol:
+    """A sized symbol of an ELF's symbol table (.symtab: present until stripped)."""
+
+    name: str
+    size: int
+    section: str  # its section's group (text, rodata, data, bss), else the section's own name
+    file: str  # the source file it came from, where the symbol table says it (see attribute_files)
+
+
+@dataclass(frozen=True)
+class RawSymbol:
+    """A symbol-table entry as read, in table order (what attribute_files needs)."""
+
+    name: str
+    address: int
+    size: int
+    section: str
+    local: bool
+    file: str  # the STT_FILE entry before it, for a local symbol; "" for a global one
+
+
+def attribute_files(raw: list[RawSymbol]) -> tuple[Symbol, ...]:
+    """Sized symbols with their source files, as far as the symbol table tells them.
+
+    A local symbol follows the STT_FILE entry of its source file (the table lists each object's
+    locals after its file's name). A global symbol names no file; it gets the file whose local
+    symbols surround its address in the same section, the linker keeping each object's sections
+    together, unless the address lies in more than one file's range (or none): then "".
+    """
+    ranges: dict[tuple[str, str], tuple[int, int]] = {}
+    for r in raw:
+        if r.local and r.file and r.size:
+            key = (r.section, r.file)
+            low, high = ranges.get(key, (r.address, r.address + r.size))
+            ranges[key] = (min(low, r.address), max(high, r.address + r.size))
+    by_section: dict[str, list[tuple[int, int, str]]] = {}
+    for (section, name), (low, high) in ranges.items():
+        by_section.setdefault(section, []).append((low, high, name))
+    out = []
+    for r in raw:
+        if not r.size:
+            continue
+        file = r.file
+        if not r.local:
+            inside = [n for low, high, n in by_section.get(r.section, ()) if low <= r.address < high]
+            file = inside[0] if len(inside) == 1 else ""
+        out.append(Symbol(name=r.name, size=r.size, section=r.section, file=file))
+    return tuple(out)
+
+
 def _group(name: str) -> str | None:
     for group, prefixes in SECTION_GROUPS:
         if any(
@@ -70,11 +121,21 @@ def _group(name: str) -> str | None:
 
 def read_elf(path: Path, rel: str, role: Role) -> ElfSize:
     """Sizes of `path` by section group, with its ELF identity."""
+    return _read(path, rel, role, symbols=False)[0]
+
+
+def read_elf_symbols(path: Path, rel: str, role: Role) -> tuple[ElfSize, tuple[Symbol, ...]]:
+    """read_elf, and the sized symbols of its symbol table (none once stripped)."""
+    return _read(path, rel, role, symbols=True)
+
+
+def _read(path: Path, rel: str, role: Role, *, symbols: bool) -> tuple[ElfSize, tuple[Symbol, ...]]:
     import lief  # here, not at the top: only `sizes` needs it, and it costs a quarter second to import
 
     binary = lief.ELF.parse(str(path))
     if binary is None:
         raise BuildIncomplete(f"lief could not read {path} as ELF")
+    found = _symbols(binary, lief) if symbols else ()
     groups = dict.fromkeys((g for g, _ in SECTION_GROUPS), 0)
     alloc = 0
     for section in binary.sections:
@@ -84,7 +145,7 @@ def read_elf(path: Path, rel: str, role: Role) -> ElfSize:
         if group:
             groups[group] += section.size
     header = binary.header
-    return ElfSize(
+    size = ElfSize(
         path=rel,
         role=role,
         file_size=path.stat().st_size,
@@ -96,6 +157,36 @@ def read_elf(path: Path, rel: str, role: Role) -> ElfSize:
         ),
         **groups,
     )
+    return size, found
+
+
+def _symbols(binary: Any, lief: Any) -> tuple[Symbol, ...]:
+    """The sized, defined symbols of .symtab, each with its section's group and source file."""
+    sections = [str(s.name) for s in binary.sections]
+    file_type = lief.ELF.Symbol.TYPE.FILE
+    local = lief.ELF.Symbol.BINDING.LOCAL
+    raw: list[RawSymbol] = []
+    current = ""
+    for sym in binary.symtab_symbols:
+        if sym.type == file_type:
+            current = str(sym.name)
+            continue
+        index = sym.shndx
+        if not sym.size or index == 0 or index >= len(sections):  # undefined, absolute or common
+            continue
+        section = sections[index]
+        is_local = sym.binding == local
+        raw.append(
+            RawSymbol(
+                name=str(sym.name),
+                address=sym.value,
+                size=sym.size,
+                section=_group(section) or section,
+                local=is_local,
+                file=current if is_local else "",
+            )
+        )
+    return attribute_files(raw)
 
 
 def _is_elf(path: Path) -> bool:
@@ -123,10 +214,13 @@ class TreeSizes:
     elves: tuple[ElfSize, ...]
     tree_bytes: int  # apparent size of every regular file in the tree
     archive_bytes: int = 0  # static libraries (*.a, e.g. libpython3.13.a): not ELF, but part of the tree
+    symbols: dict[str, tuple[Symbol, ...]] = field(default_factory=dict)  # by ELF path, when read
 
 
-def measure_tree(root: Path, short: str) -> TreeSizes:
+def measure_tree(root: Path, short: str, *, symbols: bool = False) -> TreeSizes:
+    """Every ELF of the tree measured (with symbols=True, also its symbol table), and its bytes."""
     elves: list[ElfSize] = []
+    table: dict[str, tuple[Symbol, ...]] = {}
     total = archives = 0
     for dirpath, _, filenames in os.walk(root):
         for name in sorted(filenames):
@@ -138,8 +232,13 @@ def measure_tree(root: Path, short: str) -> TreeSizes:
                 archives += path.stat().st_size
             if _is_elf(path):
                 rel = str(path.relative_to(root))
-                elves.append(read_elf(path, rel, role_of(rel, short)))
-    return TreeSizes(elves=tuple(sorted(elves, key=lambda e: e.path)), tree_bytes=total, archive_bytes=archives)
+                elf, found = _read(path, rel, role_of(rel, short), symbols=symbols)
+                elves.append(elf)
+                if found:
+                    table[rel] = found
+    return TreeSizes(
+        elves=tuple(sorted(elves, key=lambda e: e.path)), tree_bytes=total, archive_bytes=archives, symbols=table
+    )
 
 
 def check_identity(sizes: TreeSizes, *, machine: str, elf_class: int, endianness: str, where: str) -> None:
@@ -183,6 +282,8 @@ class Measurement:
     elves: tuple[ElfSize, ...]
     tree_bytes: int
     archive_bytes: int = 0
+    # the symbol tables of its ELF files, by path (as built: a stripped file has none)
+    symbols: dict[str, tuple[Symbol, ...]] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def build(self) -> str:
@@ -211,18 +312,25 @@ class Measurement:
         }
 
 
-def measure_cell(stage: Path, layout: Layout, matrix: Matrix, runner: Runner) -> list[Measurement]:
-    """Measure one staged cell as built and stripped (strip results are reused while the stage is unchanged)."""
+def measure_cell(
+    stage: Path, layout: Layout, matrix: Matrix, runner: Runner, *, symbols: bool = False
+) -> list[Measurement]:
+    """Measure one staged cell as built and stripped (strip results are reused while the stage is unchanged).
+    symbols=True also reads the symbol tables of the ELF files as built (what `--compare` diffs)."""
     record = read_stage_record(stage)
     if record is None:
         raise ConfigError(f"{stage} has no stamp: it was not made by `invoke stage`/`install`")
-    return _measure(stage, record, layout, matrix, runner)
+    return _measure(stage, record, layout, matrix, runner, symbols=symbols)
 
 
-def _measure(stage: Path, record: StageRecord, layout: Layout, matrix: Matrix, runner: Runner) -> list[Measurement]:
+def _measure(
+    stage: Path, record: StageRecord, layout: Layout, matrix: Matrix, runner: Runner, *, symbols: bool
+) -> list[Measurement]:
     target = matrix.target(record.triplet)
     version = matrix.version(record.python)
-    built = measure_tree(stage, version.short)
+    # Symbol tables only when asked: reading them in Python costs about 0.3 s a cell, more than
+    # the rest of its measurement.
+    built = measure_tree(stage, version.short, symbols=symbols)
     check_identity(
         built, machine=target.elf_machine, elf_class=target.elf_class, endianness=target.endianness, where=str(stage)
     )
@@ -250,11 +358,12 @@ def _measure(stage: Path, record: StageRecord, layout: Layout, matrix: Matrix, r
         elves=built.elves,
         tree_bytes=built.tree_bytes,
         archive_bytes=built.archive_bytes,
+        symbols=built.symbols,
     )
-    return [as_built, replace(as_built, stripped=True, elves=stripped.elves, tree_bytes=stripped_tree)]
+    return [as_built, replace(as_built, stripped=True, elves=stripped.elves, tree_bytes=stripped_tree, symbols={})]
 
 
-def measure_all(layout: Layout, matrix: Matrix, runner: Runner) -> list[Measurement]:
+def measure_all(layout: Layout, matrix: Matrix, runner: Runner, *, symbols: bool = False) -> list[Measurement]:
     """Every complete stage under artifacts/stage/, measured."""
     stages = [(p, r) for p in sorted(layout.stages.glob("*")) if (r := read_stage_record(p)) is not None]
     if not stages:
@@ -263,5 +372,5 @@ def measure_all(layout: Layout, matrix: Matrix, runner: Runner) -> list[Measurem
         )
     result: list[Measurement] = []
     for stage, record in stages:
-        result += _measure(stage, record, layout, matrix, runner)
+        result += _measure(stage, record, layout, matrix, runner, symbols=symbols)
     return result

@@ -26,9 +26,29 @@ def records(measurements: list[Measurement]) -> list[dict[str, Any]]:
     return rows
 
 
-def to_json(measurements: list[Measurement], footprints: list[Footprint] | None = None) -> dict[str, Any]:
+def symbol_tables(measurements: list[Measurement]) -> dict[str, dict[str, list[list[object]]]]:
+    """cell -> ELF path -> [name, bytes, section, source file] of each sized symbol (`--symbols`)."""
+    out: dict[str, dict[str, list[list[object]]]] = {}
+    for m in measurements:
+        if m.symbols:
+            out[m.cell] = {
+                path: [[s.name, s.size, s.section, s.file] for s in symbols]
+                for path, symbols in sorted(m.symbols.items())
+            }
+    return out
+
+
+def to_json(
+    measurements: list[Measurement],
+    footprints: list[Footprint] | None = None,
+    tracked: dict[str, dict[str, int]] | None = None,
+) -> dict[str, Any]:
+    """sizes.json. Schema 2 adds the gate's tracked sizes per cell and, when measured with
+    --symbols, the symbol tables of the ELF files as built (what `--compare` diffs)."""
     return {
-        "schema": 1,
+        "schema": 2,
+        "tracked": dict(sorted((tracked or {}).items())),
+        "symbols": symbol_tables(measurements),
         "footprints": footprints_json(footprints or []),
         "fields": [f.name for f in fields(ElfSize)],
         "totals": [
@@ -122,7 +142,12 @@ def to_markdown(measurements: list[Measurement], knobs: tuple[Knob, ...] = ()) -
     return "\n".join(out)
 
 
-def to_html(measurements: list[Measurement], markdown: str, footprints: list[Footprint] | None = None) -> str:
+def to_html(
+    measurements: list[Measurement],
+    markdown: str,
+    footprints: list[Footprint] | None = None,
+    history: list[dict[str, Any]] | None = None,
+) -> str:
     """A self-contained page: an inline SVG bar chart per target, then the tables (no network)."""
     style = (
         "<style>body{font-family:sans-serif;margin:2em}svg text{font-size:12px}"
@@ -148,6 +173,8 @@ def to_html(measurements: list[Measurement], markdown: str, footprints: list[Foo
         parts.append(f"<h2>{group}</h2>" + stacked_bars(bars, colors, label_w=170, width=760))
     if footprints:
         parts.append(footprint_svg(footprints))
+    if history:
+        parts.append(trend_svg(history))
     parts.append("<h2>Tables</h2>" + _markdown_tables_to_html(markdown) + "</body></html>")
     return "\n".join(parts)
 
@@ -184,15 +211,17 @@ def write_reports(
     directory: Path,
     knobs: tuple[Knob, ...] = (),
     footprints: list[Footprint] | None = None,
+    tracked: dict[str, dict[str, int]] | None = None,
+    history: list[dict[str, Any]] | None = None,
 ) -> dict[str, Path]:
     directory.mkdir(parents=True, exist_ok=True)
     markdown = to_markdown(measurements, knobs)
     if footprints:
         markdown += "\n" + footprint_markdown(footprints)
     paths = {"json": directory / "sizes.json", "md": directory / "sizes.md", "html": directory / "sizes.html"}
-    paths["json"].write_text(json.dumps(to_json(measurements, footprints), indent=1) + "\n")
+    paths["json"].write_text(json.dumps(to_json(measurements, footprints, tracked), indent=1) + "\n")
     paths["md"].write_text(markdown)
-    paths["html"].write_text(to_html(measurements, markdown, footprints))
+    paths["html"].write_text(to_html(measurements, markdown, footprints, history))
     return paths
 
 
@@ -286,3 +315,46 @@ def stacked_bars(
     ]
     svg.append("</svg>")
     return "".join(svg)
+
+
+# ---- the trend over commits (artifacts/reports/history.jsonl, sizes/history.py)
+
+TREND_METRICS = ("interpreter (stripped)", "installed total (profile standard)", "installed total (profile minimal)")
+TREND_COLORS = ("#4472c4", "#70ad47", "#ed7d31")
+
+
+def trend_svg(history: list[dict[str, Any]], *, width: int = 760, height: int = 160) -> str:
+    """Per cell, a line per tracked size over the commits history.jsonl holds (oldest left)."""
+    by_cell: dict[str, list[dict[str, Any]]] = {}
+    for line in history:
+        by_cell.setdefault(str(line["cell"]), []).append(line)
+    parts = []
+    for cell, lines in sorted(by_cell.items()):
+        svg = [f"<svg width='{width}' height='{height + 40}' role='img'>"]
+        for j, (metric, color) in enumerate(zip(TREND_METRICS, TREND_COLORS, strict=True)):
+            points = [(i, int(x["sizes"][metric])) for i, x in enumerate(lines) if metric in x["sizes"]]
+            svg.append(
+                f"<rect x='{j * 250}' y='0' width='12' height='12' fill='{color}'/>"
+                f"<text x='{j * 250 + 16}' y='10'>{metric}</text>"
+            )
+            if not points:
+                continue
+            low, high = min(v for _, v in points), max(v for _, v in points)
+            span = (high - low) or 1
+            step = (width - 120) / max(len(lines) - 1, 1)
+            xy = [(10 + i * step, 30 + (height - 20) * (1 - (v - low) / span)) for i, v in points]
+            svg.append(
+                f"<polyline fill='none' stroke='{color}' stroke-width='2' points='"
+                + " ".join(f"{x:.1f},{y:.1f}" for x, y in xy)
+                + "'/>"
+            )
+            for (x, y), (i, v) in zip(xy, points, strict=True):
+                svg.append(
+                    f"<circle cx='{x:.1f}' cy='{y:.1f}' r='3' fill='{color}'>"
+                    f"<title>{lines[i]['commit'][:10]}: {v:,} bytes</title></circle>"
+                )
+            svg.append(f"<text x='{xy[-1][0] + 6:.0f}' y='{xy[-1][1] + 4:.0f}'>{_mb(points[-1][1])}</text>")
+        svg.append("</svg>")
+        commits = ", ".join(x["commit"][:7] for x in lines[-8:])
+        parts.append(f"<h2>{cell}: over {len(lines)} commits</h2>" + "".join(svg) + f"<p>latest: {commits}</p>")
+    return "\n".join(parts)

@@ -191,6 +191,81 @@ def test_sizes_report_and_regression_gate(main_job: subprocess.CompletedProcess[
     assert f"{CELL} / interpreter (stripped)" in failed.stderr and "+10.0" in failed.stderr
 
 
+def _as_cell(report: dict[str, object], source: str, cell: str) -> dict[str, object]:
+    """`report` holding only `source`'s measurements, named `cell`: the base a commit that built
+    `cell` with `source`'s flags would have reported."""
+    out: dict[str, object] = {"schema": report["schema"]}
+    for key in ("totals", "elves", "footprints"):
+        rows = [dict(r) for r in report[key] if r["cell"] == source]  # type: ignore[attr-defined]
+        for row in rows:
+            row["cell"] = cell
+        out[key] = rows
+    out["tracked"] = {cell: report["tracked"][source]}  # type: ignore[index]
+    out["symbols"] = {cell: report["symbols"][source]}  # type: ignore[index]
+    return out
+
+
+def _scratch_commit(message: str) -> str:
+    """A commit of HEAD's tree with `message`, referenced by nothing (no branch or work tree moves)."""
+    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t"}
+    env["GIT_COMMITTER_EMAIL"] = "t@t"
+    done = subprocess.run(
+        ["git", "commit-tree", "HEAD^{tree}", "-p", "HEAD", "-m", message],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+    )
+    return done.stdout.strip()
+
+
+def test_sizes_compare_attributes_a_growth_and_the_trailer_accepts_it(
+    main_job: subprocess.CompletedProcess[str], tmp_path: Path
+) -> None:
+    """The base built the default cell with --gc-sections (the `sections` variant's flags), the head
+    without: the growth is found in python3.13's .text and in symbols that --gc-sections dropped;
+    the gate fails, then passes for a commit whose message says why (Size-Increase:)."""
+    assert main_job.returncode == 0
+    sections = "cp313-arm-linux-gnueabihf-sections"
+    if not (ARTIFACTS / "stage" / sections).is_dir():
+        done = invoke("cross", "stage", "--variant", "sections")
+        assert done.returncode == 0, done.stderr
+    done = invoke("sizes", "--symbols", "--history")
+    assert done.returncode == 0, done.stderr
+    report = json.loads((ARTIFACTS / "reports" / "sizes.json").read_text())
+    assert {CELL, sections} <= set(report["symbols"])
+    head_sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    trend = [json.loads(x) for x in (ARTIFACTS / "reports" / "history.jsonl").read_text().splitlines()]
+    assert {(x["commit"], x["cell"]) for x in trend} >= {(head_sha, CELL), (head_sha, sections)}
+    base = tmp_path / "base-sizes.json"
+    base.write_text(json.dumps(_as_cell(report, sections, CELL)))
+
+    plain = _scratch_commit("sizes: build without --gc-sections\n\nNo reason given.")
+    failed = invoke("sizes", f"--compare={base}", f"--commit={plain}")
+    assert failed.returncode == 8, failed.stdout[-3000:]
+    assert f"{CELL} / interpreter (stripped)" in failed.stderr
+    diff = json.loads((ARTIFACTS / "reports" / "sizes-diff.json").read_text())
+    assert diff["failed"] is True and sections in diff["only_head"]
+    (cell,) = diff["cells"]
+    interp = next(e for e in cell["elves"] if e["path"] == "usr/bin/python3.13")
+    assert interp["file"]["head"] > interp["file"]["base"]
+    assert any(s["what"] == "text" and s["head"] > s["base"] for s in interp["sections"])
+    grown = [s for s in cell["grew"] if s["elf"] == "usr/bin/python3.13" and s["section"] == "text"]
+    assert grown, cell["grew"]
+    markdown = (ARTIFACTS / "reports" / "sizes-diff.md").read_text()
+    assert f"`{grown[0]['name']}`" in markdown and "grew past their limits" in markdown
+
+    justified = _scratch_commit("sizes: build without --gc-sections\n\nSize-Increase: debugging a board without gc")
+    accepted = invoke("sizes", f"--compare={base}", f"--commit={justified}")
+    assert accepted.returncode == 0, accepted.stderr
+    assert "size growth accepted (Size-Increase: debugging a board without gc)" in accepted.stdout
+    assert (
+        "**accepted**: Size-Increase: debugging a board without gc"
+        in (ARTIFACTS / "reports" / "sizes-diff.md").read_text()
+    )
+
+
 def test_cpython_regression_tests_run_on_the_target(main_job: subprocess.CompletedProcess[str]) -> None:
     """A small regrtest subset under qemu-arm; its -j2 workers are child interpreters started through binfmt."""
     assert main_job.returncode == 0

@@ -9,7 +9,15 @@ from pathlib import Path
 import pytest
 
 from crosspython.core.errors import BuildIncomplete
-from crosspython.sizes.measure import TreeSizes, check_identity, measure_tree, read_elf
+from crosspython.sizes.measure import (
+    RawSymbol,
+    TreeSizes,
+    attribute_files,
+    check_identity,
+    measure_tree,
+    read_elf,
+    read_elf_symbols,
+)
 
 # Freestanding: the tool-chain packages alone (no target libc) can build it.
 PROGRAM = """
@@ -79,3 +87,60 @@ def test_tree_sizes_dataclass_is_frozen() -> None:
     sizes = TreeSizes(elves=(), tree_bytes=0)
     with pytest.raises(AttributeError):
         sizes.tree_bytes = 1  # type: ignore[misc]
+
+
+# Two translation units: each file's static (local) symbols follow its STT_FILE entry; the
+# global ones are attributed by the file whose locals surround them.
+UNIT_A = """
+static int helper_a(int x) { return x * 3 + 1; }
+int table_a[300] = {1};
+int global_a(int x) { return helper_a(x) + table_a[x % 300]; }
+static int helper_a2(int x) { return x - 5; }
+int use_a2(int x) { return helper_a2(x); }
+extern int global_b(int);
+void _start(void) { volatile int r = global_a(1) + global_b(2) + use_a2(3); (void)r; for (;;) {} }
+"""
+UNIT_B = """
+static const char message_b[1000] = "b";
+static int helper_b(int x) { return message_b[x % 1000]; }
+int global_b(int x) { return helper_b(x) * 2; }
+static int helper_b2(int x) { return x + 7; }
+int use_b2(int x) { return helper_b2(x); }
+"""
+
+
+def test_symbols_with_their_sections_and_source_files(tmp_path: Path) -> None:
+    gcc = shutil.which("arm-linux-gnueabihf-gcc")
+    if gcc is None:
+        pytest.skip("arm-linux-gnueabihf-gcc is not installed")
+    (tmp_path / "a.c").write_text(UNIT_A)
+    (tmp_path / "b.c").write_text(UNIT_B)
+    out = tmp_path / "two"
+    flags = ["-O0", "-ffreestanding", "-nostdlib", "-static"]
+    subprocess.run([gcc, *flags, "-o", out, "a.c", "b.c"], check=True, cwd=tmp_path)
+    size, symbols = read_elf_symbols(out, "usr/bin/two", "other")
+    assert size.text > 0
+    found = {s.name: s for s in symbols}
+    assert (found["table_a"].section, found["table_a"].size) == ("data", 1200)
+    assert (found["message_b"].section, found["message_b"].file) == ("rodata", "b.c")
+    assert found["helper_a"].file == "a.c" and found["helper_a"].section == "text"
+    assert found["helper_b"].file == "b.c"
+    # globals: between a file's first and last local function
+    assert found["global_a"].file == "a.c" and found["global_b"].file == "b.c"
+    subprocess.run(["arm-linux-gnueabihf-strip", "--strip-unneeded", out], check=True)
+    assert read_elf_symbols(out, "usr/bin/two", "other")[1] == ()  # stripped: no symbol table
+
+
+def test_a_global_symbol_between_two_files_ranges_gets_no_file() -> None:
+    raw = [
+        RawSymbol(name="a1", address=0, size=10, section="text", local=True, file="a.c"),
+        RawSymbol(name="a2", address=50, size=10, section="text", local=True, file="a.c"),
+        RawSymbol(name="b1", address=40, size=4, section="text", local=True, file="b.c"),
+        RawSymbol(name="b2", address=100, size=4, section="text", local=True, file="b.c"),
+        RawSymbol(name="g_overlap", address=45, size=2, section="text", local=False, file=""),
+        RawSymbol(name="g_b", address=80, size=2, section="text", local=False, file=""),
+        RawSymbol(name="g_data", address=80, size=2, section="data", local=False, file=""),
+        RawSymbol(name="unsized", address=5, size=0, section="text", local=True, file="a.c"),
+    ]
+    files = {s.name: s.file for s in attribute_files(raw)}
+    assert files == {"a1": "a.c", "a2": "a.c", "b1": "b.c", "b2": "b.c", "g_overlap": "", "g_b": "b.c", "g_data": ""}
