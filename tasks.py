@@ -416,6 +416,46 @@ def sizes(
 @task(
     auto_shortflags=False,
     help={
+        "head": "the reports to merge: sizes.json files or directories holding them (comma-separated); "
+        "each cell's CI job uploads its own",
+        "compare": "the base report (sizes.json) to compare the merged one with, as `sizes --compare`",
+        "commit": "the commit measured: its Size-Increase: trailer, and what --history records (default: HEAD)",
+        "thresholds": "the limits --compare applies (default: matrix/size-thresholds.toml)",
+        "threshold": "replaces every limit's pct",
+        "history": "add the merged report's tracked sizes to artifacts/reports/history.jsonl",
+        "verbose": HELP["verbose"],
+    },
+)
+@errors_as_messages
+def size_diff(
+    c: Context,
+    head: str,
+    compare: str = "",
+    commit: str = "HEAD",
+    thresholds: str = "",
+    threshold: str | None = None,
+    history: bool = False,
+    verbose: bool = False,
+) -> None:
+    """Merge size reports measured elsewhere (one per cell), then compare and record them as `sizes` does.
+
+    Writes artifacts/reports/sizes.{json,md,html}, sizes-metrics.txt and, with --compare,
+    sizes-diff.{md,json}; fails when a tracked size grew past its limit without a Size-Increase: trailer.
+    """
+    pipeline.size_diff(
+        session_for(c, verbose=verbose),
+        heads=[Path(p) for p in head.split(",") if p],
+        compare_to=Path(compare) if compare else None,
+        commit=commit,
+        thresholds=Path(thresholds) if thresholds else None,
+        threshold=parse_threshold(threshold),
+        keep_history=history,
+    )
+
+
+@task(
+    auto_shortflags=False,
+    help={
         "triplet": "also install this target's tool-chain and qemu (default: every target in matrix/)",
         "dry_run": "only print the Debian packages that would be installed",
         "cxx": "also the targets' C++ compilers (g++-<triplet>), for packages with C++ sources such as numpy",

@@ -32,9 +32,7 @@ from .build.toolchain import (
 )
 from .check import targettest
 from .check.verify import CheckResult, modules_to_import, run_verify
-from .core.errors import ConfigError, SizeRegression, TargetTestsFailed, VerifyFailed
-from .core.files import write_json_atomic, write_text_atomic
-from .core.layout import PROJECT_ROOT
+from .core.errors import ConfigError, TargetTestsFailed, VerifyFailed
 from .core.runner import Step
 from .core.stamps import Stamp, fingerprint
 from .fetch import apt, sources
@@ -51,7 +49,6 @@ from .rfs.linkfarm import describe_farm, make_farm
 from .rfs.sysroot import check_target as check_rfs_target
 from .rfs.sysroot import inspect_rfs
 from .session import Session
-from .sizes import history
 
 
 def _mirror(session: Session) -> apt.Mirror:
@@ -355,18 +352,6 @@ def setup(session: Session, targets: list[Target], *, dry_run: bool = False, cxx
     return missing
 
 
-def _head_commit(session: Session, revision: str) -> history.Commit | None:
-    """The commit `revision` names in this checkout (None: not a git checkout)."""
-    with session.runner.step("sizes", "commit") as step:
-        done = step.run(["git", "log", "-1", "--format=%H%n%cI%n%B", revision, "--"], cwd=PROJECT_ROOT, check=False)
-    if done.returncode != 0:
-        return None
-    try:
-        return history.parse_log(done.output)
-    except ValueError:
-        return None
-
-
 def size_report(
     session: Session,
     *,
@@ -384,17 +369,13 @@ def size_report(
     """Measure every staged cell with lief and every profile's board tree, write the reports, and
     optionally gate, rebaseline, compare with another report and add to the history."""
     # Imported here: lief is slow to import, and only this step needs it.
-    from .sizes import compare, gate, measure, report
+    from .sizes import gate, measure
     from .sizes.footprint import measure_footprints
+    from .sizes.publish import publication
 
     baseline = baseline or gate.BASELINE
     accepted = gate.load_baseline(baseline) if check else None  # a bad baseline fails before any work
-    # likewise the other report and the limits of a comparison
-    base_report = compare.load_report(compare_to) if compare_to else None
-    limits = gate.load_limits(thresholds or gate.THRESHOLDS).with_pct(threshold) if compare_to else None
-    head = _head_commit(session, commit) if compare_to or keep_history else None
-    if keep_history and head is None:
-        raise ConfigError(f"--history needs the commit measured: {commit!r} is not a commit of {PROJECT_ROOT}")
+    publish = publication(session, compare_to, commit, thresholds, threshold, keep_history)  # likewise
     measurements = measure.measure_all(
         session.layout, session.matrix, session.runner, symbols=symbols or compare_to is not None
     )
@@ -408,51 +389,40 @@ def size_report(
         )
         footprints = [f for f in footprints if f.triplet != target.triplet] + timed
     current = gate.current_tracked(measurements, session.matrix, footprints)
-    reports = session.layout.reports
-    trend = history.read_history(reports / "history.jsonl")
-    if keep_history and head is not None:
-        trend = history.appended(trend, history.lines_for(current, head))
-        history.write_history(reports / "history.jsonl", trend)
-    paths = report.write_reports(measurements, reports, session.matrix.knobs, footprints, current, trend)
-    if keep_history:
-        paths["history"] = reports / "history.jsonl"
+    paths = publish.write(measurements, footprints, current)
     say = session.runner.say
-    say(report.to_markdown(measurements, session.matrix.knobs))
-    say(report.footprint_markdown(footprints))
-    diff = None
-    if base_report is not None and compare_to is not None and limits is not None:
-        head_report = compare.load_report(paths["json"])
-        reason = head.size_increase if head else ""
-        diff = compare.compare(base_report, head_report, limits, base_name=str(compare_to), reason=reason)
-        markdown = compare.to_markdown(diff)
-        paths["diff_md"] = reports / "sizes-diff.md"
-        paths["diff_json"] = reports / "sizes-diff.json"
-        write_text_atomic(paths["diff_md"], markdown)
-        write_json_atomic(paths["diff_json"], compare.to_json(diff))
-        say(markdown)
-        summary = os.environ.get("GITHUB_STEP_SUMMARY")  # GitHub Actions shows it on the run's page
-        if summary:
-            with open(summary, "a", encoding="utf-8") as handle:
-                handle.write(markdown + "\n")
-    say("reports: " + ", ".join(str(p) for p in paths.values()))
     if update_baseline:
         old = gate.load_baseline(baseline) if baseline.exists() else None
         gate.write_baseline(baseline, gate.updated_baseline(current, old))
         say(f"baseline {baseline} updated for {', '.join(sorted(current))}")
     if accepted is not None:
         gate.enforce(gate.check(current, accepted, threshold), baseline, say)
-    if diff is not None:
-        if diff.failed:
-            raise SizeRegression(
-                f"{len(diff.over)} tracked size(s) grew past their limits ({thresholds or gate.THRESHOLDS}) "
-                f"against {compare_to}:\n" + compare.over_table(diff.over),
-                hint=f"see {paths['diff_md']}; if the growth is intended, say why in the head commit's message: "
-                "a last paragraph with `Size-Increase: <why>`",
-            )
-        if diff.accepted:
-            say(f"size growth accepted (Size-Increase: {diff.reason}):\n" + compare.over_table(diff.over))
-        else:
-            say(f"size comparison passed: no tracked size grew past its limit against {compare_to}")
+    publish.judge(paths)
+    return paths
+
+
+def size_diff(
+    session: Session,
+    *,
+    heads: list[Path],
+    compare_to: Path | None = None,
+    commit: str = "HEAD",
+    thresholds: Path | None = None,
+    threshold: float | None = None,
+    keep_history: bool = False,
+) -> dict[str, Path]:
+    """Reports made elsewhere (each cell's CI job), merged into one set of reports, then compared
+    with another report and added to the history as `size_report` does (nothing is measured)."""
+    from .sizes import compare, report
+    from .sizes.publish import publication
+
+    publish = publication(session, compare_to, commit, thresholds, threshold, keep_history)
+    files = compare.report_files(heads)
+    merged = compare.merge_reports([(f, compare.load_report(f)) for f in files])
+    session.runner.say(f"sizes: {len(files)} report(s) merged: {', '.join(str(f) for f in files)}")
+    measurements, footprints = report.from_json(merged)
+    paths = publish.write(measurements, footprints, merged["tracked"])
+    publish.judge(paths)
     return paths
 
 

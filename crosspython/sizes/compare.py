@@ -356,9 +356,52 @@ def to_json(diff: SizeDiff) -> dict[str, Any]:
     return data
 
 
-def over_table(rows: Iterable[tuple[str, Tracked]]) -> str:
+def over_rows(diff: dict[str, Any]) -> list[str]:
+    """A line per tracked size over its limit, from sizes-diff.json (to_json)."""
     lines = []
-    for cell, t in rows:
-        c = t.change
-        lines.append(f"    {cell} / {c.what}: {c.base:,} -> {c.head:,} ({_signed(c.delta)} B, {_pct(c)})")
-    return "\n".join(lines)
+    for row in diff["over"]:
+        change = Change(row["metric"], row["base"], row["head"])
+        lines.append(
+            f"    {row['cell']} / {change.what}: {change.base:,} -> {change.head:,} "
+            f"({_signed(change.delta)} B, {_pct(change)})"
+        )
+    return lines
+
+
+# ---- reports made by several jobs (one per cell), merged into one
+
+
+def report_files(heads: Iterable[Path]) -> list[Path]:
+    """Each path a sizes.json, or a directory holding some (each cell's CI artifact, unpacked)."""
+    files: list[Path] = []
+    for head in heads:
+        if head.is_dir():
+            found = sorted(head.rglob("sizes.json"))
+            if not found:
+                raise ConfigError(f"no sizes.json under {head}", hint="give the reports' directory or files")
+            files += found
+        elif head.is_file():
+            files.append(head)
+        else:
+            raise ConfigError(f"no size report at {head}")
+    return files
+
+
+def merge_reports(reports: list[tuple[Path, dict[str, Any]]]) -> dict[str, Any]:
+    """One report of the cells of several; a cell measured in two of them is an error (which one holds?)."""
+    merged: dict[str, Any] = {"schema": 2, "tracked": {}, "symbols": {}, "footprints": [], "totals": [], "elves": []}
+    seen: dict[str, Path] = {}
+    for path, data in reports:
+        for cell in sorted(_cells(data)):
+            if cell in seen:
+                raise ConfigError(
+                    f"cell {cell} is measured in both {seen[cell]} and {path}",
+                    hint="merge reports of different cells (each CI job measures its own)",
+                )
+            seen[cell] = path
+        merged["fields"] = data.get("fields", merged.get("fields"))
+        merged["tracked"].update(_tracked(data))
+        merged["symbols"].update(data.get("symbols") or {})
+        for key in ("footprints", "totals", "elves"):
+            merged[key] += list(data.get(key) or [])
+    return merged

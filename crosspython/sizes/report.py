@@ -11,7 +11,7 @@ from ..install.profile import CATEGORIES
 from ..matrix import DEFAULT_VARIANT, STRIP_SUFFIX, Knob
 from .footprint import Footprint
 from .footprint import to_json as footprints_json
-from .measure import ElfSize, Measurement
+from .measure import ElfSize, Measurement, Symbol
 
 
 def records(measurements: list[Measurement]) -> list[dict[str, Any]]:
@@ -58,6 +58,55 @@ def to_json(
         ],
         "elves": records(measurements),
     }
+
+
+def from_json(data: dict[str, Any]) -> tuple[list[Measurement], list[Footprint]]:
+    """The measurements and footprints a sizes.json holds (to render a merged report anew)."""
+    names = {f.name for f in fields(ElfSize)}
+    elves: dict[tuple[str, bool], list[ElfSize]] = {}
+    for row in data["elves"]:
+        elves.setdefault((row["cell"], bool(row["stripped"])), []).append(
+            ElfSize(**{k: v for k, v in row.items() if k in names})
+        )
+    tables = data.get("symbols") or {}
+    measurements = []
+    for t in data["totals"]:
+        stripped = bool(t["stripped"])
+        symbols = {} if stripped else tables.get(t["cell"], {})
+        measurements.append(
+            Measurement(
+                cell=t["cell"],
+                python=t["python"],
+                tag=str(t["cell"]).split("-", 1)[0],  # cell ids start with the version's tag
+                triplet=t["triplet"],
+                variant=t["variant"],
+                stripped=stripped,
+                elves=tuple(elves.get((t["cell"], stripped), ())),
+                tree_bytes=int(t["tree"]),
+                archive_bytes=int(t.get("static_archives", 0)),
+                symbols={
+                    path: tuple(Symbol(name=n, size=int(z), section=s, file=f) for n, z, s, f in rows)
+                    for path, rows in symbols.items()
+                },
+            )
+        )
+    footprint_names = {f.name for f in fields(Footprint)}
+    footprints = [
+        Footprint(**{k: v for k, v in f.items() if k in footprint_names}) for f in data.get("footprints") or []
+    ]
+    return measurements, footprints
+
+
+def openmetrics(tracked: dict[str, dict[str, int]]) -> str:
+    """The tracked sizes as OpenMetrics text: GitLab's metrics report shows them on a merge request
+    beside the target branch's."""
+    out = ["# TYPE crosspython_size_bytes gauge", "# UNIT crosspython_size_bytes bytes"]
+    for cell, metrics in sorted(tracked.items()):
+        for metric, value in sorted(metrics.items()):
+            label = metric.replace("\\", "\\\\").replace('"', '\\"')
+            out.append(f'crosspython_size_bytes{{cell="{cell}",item="{label}"}} {value}')
+    out.append("# EOF")
+    return "\n".join(out) + "\n"
 
 
 def _order(m: Measurement) -> tuple[int, str, bool]:

@@ -163,3 +163,50 @@ def test_current_tracked_is_in_the_report() -> None:
     tracked = current_tracked(MEASURED, load_matrix())
     report = to_json(MEASURED, [], tracked)
     assert report["schema"] == 2 and report["tracked"][CELL]["interpreter (stripped)"] == 3_650_000
+
+
+def test_a_report_read_back_is_the_same_report() -> None:
+    from crosspython.sizes.report import from_json
+
+    original = _report()
+    measurements, footprints = from_json(original)
+    again = json.loads(json.dumps(to_json(measurements, footprints, original["tracked"])))
+    assert again == original
+
+
+def test_reports_of_several_jobs_merge_and_a_cell_in_two_is_refused(tmp_path: Path) -> None:
+    one = _report()
+    two = copy.deepcopy(one)
+    for row in two["totals"] + two["elves"]:
+        row["cell"] = "cp313-powerpc-linux-gnu-default"
+    two["tracked"] = {"cp313-powerpc-linux-gnu-default": one["tracked"][CELL]}
+    two["symbols"] = {"cp313-powerpc-linux-gnu-default": one["symbols"][CELL]}
+    (tmp_path / "sizes-a").mkdir()
+    (tmp_path / "sizes-b").mkdir()
+    (tmp_path / "sizes-a" / "sizes.json").write_text(json.dumps(one))
+    (tmp_path / "sizes-b" / "sizes.json").write_text(json.dumps(two))
+    files = compare.report_files([tmp_path])
+    assert [f.parent.name for f in files] == ["sizes-a", "sizes-b"]
+    merged = compare.merge_reports([(f, compare.load_report(f)) for f in files])
+    assert set(merged["tracked"]) == set(merged["symbols"]) == {CELL, "cp313-powerpc-linux-gnu-default"}
+    assert len(merged["totals"]) == len(one["totals"]) * 2
+    with pytest.raises(ConfigError, match=f"cell {CELL} is measured in both"):
+        compare.merge_reports([(files[0], one), (files[0], one)])
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ConfigError, match=r"no sizes\.json under"):
+        compare.report_files([tmp_path / "empty"])
+    with pytest.raises(ConfigError, match="no size report at"):
+        compare.report_files([tmp_path / "nothing"])
+
+
+def test_tracked_sizes_as_openmetrics() -> None:
+    from crosspython.sizes.report import openmetrics
+
+    text = openmetrics({CELL: {"interpreter (stripped)": 3_650_000, 'odd "name"': 1}})
+    assert text.splitlines() == [
+        "# TYPE crosspython_size_bytes gauge",
+        "# UNIT crosspython_size_bytes bytes",
+        f'crosspython_size_bytes{{cell="{CELL}",item="interpreter (stripped)"}} 3650000',
+        f'crosspython_size_bytes{{cell="{CELL}",item="odd \\"name\\""}} 1',
+        "# EOF",
+    ]
