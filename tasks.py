@@ -456,6 +456,28 @@ def size_diff(
 @task(
     auto_shortflags=False,
     help={
+        "tags": "only the cells with one of these nox tags (comma-separated: arm,powerpc,cp313, ...)",
+        "cells": "only these cells (comma-separated: cp313-arm-linux-gnueabihf, ...)",
+        "check": "write nothing; fail when the files differ from what would be written",
+    },
+)
+@errors_as_messages
+def ci(c: Context, tags: str = "", cells: str = "", check: bool = False) -> None:
+    """Write .github/workflows/crosspython.yml and .gitlab-ci.yml: a job per matrix cell, then the size diff.
+
+    The cells come from `nox -l --json -s matrix`, the runner and the pinned actions from matrix/ci.toml.
+    """
+    pipeline.ci_files(
+        session_for(c),
+        tags=[t for t in tags.split(",") if t],
+        cells=[n for n in cells.split(",") if n],
+        check=check,
+    )
+
+
+@task(
+    auto_shortflags=False,
+    help={
         "triplet": "also install this target's tool-chain and qemu (default: every target in matrix/)",
         "dry_run": "only print the Debian packages that would be installed",
         "cxx": "also the targets' C++ compilers (g++-<triplet>), for packages with C++ sources such as numpy",

@@ -33,6 +33,8 @@ from .build.toolchain import (
 from .check import targettest
 from .check.verify import CheckResult, modules_to_import, run_verify
 from .core.errors import ConfigError, TargetTestsFailed, VerifyFailed
+from .core.files import write_text_atomic
+from .core.layout import PROJECT_ROOT
 from .core.runner import Step
 from .core.stamps import Stamp, fingerprint
 from .fetch import apt, sources
@@ -627,3 +629,33 @@ def bench(session: Session, *, triplets: str, variants: str, repeat: int, quick:
             hint="name two cells or more, e.g. --triplets arm-linux-gnueabihf,powerpc-linux-gnu",
         )
     return run_bench(session, matrix_cells=matrix_cells, repeat=repeat, quick=quick)
+
+
+def ci_files(session: Session, *, tags: list[str], cells: list[str], check: bool) -> dict[str, Path]:
+    """Write (or, with check=True, compare) the GitHub Actions and GitLab CI files for the matrix's cells."""
+    import sys
+
+    from .ci import plan as ci
+
+    settings = ci.load_settings(PROJECT_ROOT / "matrix" / "ci.toml")
+    with session.runner.step("ci", "cells") as step:
+        listed = step.run([sys.executable, "-m", "nox", "-l", "--json", "-s", "matrix"], cwd=PROJECT_ROOT)
+    chosen = ci.select(ci.cells_from_nox(listed.output), tags=tags, names=cells)
+    files = {
+        PROJECT_ROOT / ci.GITHUB_FILE: ci.render(ci.github_workflow(chosen, settings)),
+        PROJECT_ROOT / ci.GITLAB_FILE: ci.render(ci.gitlab_ci(chosen, settings)),
+    }
+    drifted = [p for p, text in files.items() if not p.is_file() or p.read_text() != text]
+    if check:
+        if drifted:
+            raise ConfigError(
+                "the CI files differ from what `invoke ci` writes: " + ", ".join(str(p) for p in drifted),
+                hint="run `invoke ci` (with the same --tags/--cells) and commit the result",
+            )
+        session.runner.say(f"ci: {len(files)} files up to date ({len(chosen)} cells)")
+        return {p.name: p for p in files}
+    for path, text in files.items():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(path, text)
+    session.runner.say(f"ci: wrote {', '.join(str(p) for p in files)} ({len(chosen)} cells)")
+    return {p.name: p for p in files}

@@ -28,7 +28,11 @@ HOST_TOOLS: dict[str, str] = {
     "perl": "perl",
     "tclsh": "tcl",
 }
-OPTIONAL_HOST_TOOLS: dict[str, str] = {"ccache": "ccache"}
+OPTIONAL_HOST_TOOLS: dict[str, str] = {
+    "ccache": "ccache",
+    # actionlint checks the shell steps of the CI files `invoke ci` writes with it (the test suite)
+    "shellcheck": "shellcheck",
+}
 QEMU_PACKAGE = "qemu-user"
 CROSS_TOOLS = ("gcc", "ar", "ranlib", "strip", "readelf", "objcopy")
 

@@ -70,6 +70,8 @@ def test_setup_lists_packages_of_missing_tools(matrix: Matrix, tmp_path: Path, m
     monkeypatch.setenv("PATH", str(tmp_path))
     packages = missing_packages([matrix.target("arm-linux-gnueabihf")])
     assert {"gcc-arm-linux-gnueabihf", "qemu-user", "ccache", "make", "pkg-config"} <= set(packages)
+    # `setup --triplet T`: that target's tool-chain, not the other targets' of the matrix
+    assert not {"gcc-powerpc-linux-gnu", "gcc-mips-linux-gnu", "gcc-aarch64-linux-gnu"} & set(packages)
     monkeypatch.setenv("PATH", os.defpath + ":" + str(_sdk(tmp_path, "arm-linux-gnueabihf")))
     assert "gcc-arm-linux-gnueabihf" not in missing_packages([matrix.target("arm-linux-gnueabihf")])
 
