@@ -6,6 +6,7 @@
     nox -s matrix -- --target-tests   # ... and CPython's regression subset on each cell (invoke test-target)
     nox -s sizes                 # build the variants of the default cell, then the size report
     nox -s packages              # numpy (meson-python, C and C++) cross-built for armhf, computed with under qemu
+    nox -s ci-local              # the generated GitHub workflow's jobs, run here in fresh clones (two cells)
 
 A bare `nox` runs only `tests`: the other sessions build CPython and take many minutes.
 """
@@ -182,3 +183,65 @@ def packages(session: nox.Session) -> None:
     site = rfs / "usr/lib/python3.13/site-packages"
     size = sum(p.stat().st_size for p in site.rglob("*") if p.is_file() and "numpy" in p.relative_to(site).parts[0])
     print(f"numpy: built and installed in {built:.0f}s; {size / 1e6:.1f} MB installed (numpy*, stripped)")
+
+
+CI_LOCAL_CELLS = ["cp313-arm-linux-gnueabihf", "cp313-powerpc-linux-gnu"]  # one little-, one big-endian
+
+
+@nox.session(default=False, python=False, name="ci-local")
+def ci_local(session: nox.Session) -> None:
+    """The committed .github/workflows/crosspython.yml run here as a runner would: each cell's job in a
+    fresh clone of HEAD, then the sizes job twice (as a push to main: history and base kept; then as a
+    pull request: compared with that base, its comment printed). posargs: cells (default: arm, powerpc)."""
+    import subprocess
+
+    from ruamel.yaml import YAML
+
+    from crosspython.ci import local
+    from crosspython.ci.plan import GITHUB_FILE
+    from crosspython.core.runner import Runner
+
+    workflow = YAML(typ="safe", pure=True).load((ROOT / GITHUB_FILE).read_text())
+    cells = local.choose(workflow, list(session.posargs) or CI_LOCAL_CELLS)
+    sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    if subprocess.run(["git", "status", "--porcelain"], cwd=ROOT, capture_output=True, text=True).stdout.strip():
+        session.warn("the work tree has uncommitted changes: ci-local runs the commit, as CI would")
+    work = LAYOUT.root / "ci-local"
+    runner = Runner(log_root=work / "logs")
+    artifacts = work / "artifacts"
+    if artifacts.exists():
+        session.run("rm", "-rf", str(artifacts), external=True)
+
+    def fresh_clone(name: str) -> Path:
+        clone = work / "clones" / name
+        if clone.exists():
+            session.run("rm", "-rf", str(clone), external=True)
+        session.run("git", "clone", "--quiet", str(ROOT), str(clone), external=True)
+        return clone
+
+    env = {"CROSSPYTHON_COMMENT_DRY_RUN": "1", "CI": "true"}
+    for cell in cells:
+        clone = fresh_clone(cell["cell"])
+        context = local.Context(matrix=cell, sha=sha.strip(), on_main=False, root=clone)
+        local.run_job(
+            workflow["jobs"]["cell"],
+            context,
+            clone=clone,
+            artifacts=artifacts,
+            runner=runner,
+            scope=f"ci-local-{cell['cell']}",
+            extra_env=env,
+        )
+    for on_main in (True, False):
+        clone = fresh_clone("sizes")
+        context = local.Context(matrix={}, sha=sha.strip(), on_main=on_main, root=clone)
+        local.run_job(
+            workflow["jobs"]["sizes"],
+            context,
+            clone=clone,
+            artifacts=artifacts,
+            runner=runner,
+            scope="ci-local-sizes-" + ("main" if on_main else "pull-request"),
+            extra_env=env,
+        )
+    print(f"ci-local: {len(cells)} cell job(s) and the sizes job ran; reports in {artifacts / 'sizes-report'}")

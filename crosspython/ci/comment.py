@@ -70,6 +70,9 @@ def main(argv: list[str]) -> int:
         print(f"{diff}: no size diff to comment with (no base report to compare with yet?)")
         return 0
     env = os.environ
+    if env.get("CROSSPYTHON_COMMENT_DRY_RUN"):  # nox -s ci-local: no GitHub to post to
+        print("the pull request's size comment would read:\n" + body_of(diff.read_text()))
+        return 0
     missing = [k for k in ("GITHUB_TOKEN", "GITHUB_REPOSITORY", "PR_NUMBER") if not env.get(k)]
     if missing:
         print(f"error: {', '.join(missing)} not set (run by the workflow's sizes job)", file=sys.stderr)

@@ -264,7 +264,7 @@ def github_workflow(cells: list[CiCell], settings: CiSettings) -> dict[str, Any]
                 **_uses(
                     settings,
                     "upload_artifact",
-                    name="sizes-${{ matrix.cell }}",
+                    name="cell-sizes-${{ matrix.cell }}",
                     path=f"{REPORTS_OUT}/",
                     **{"if-no-files-found": "warn"},
                 ),
@@ -292,7 +292,7 @@ def github_workflow(cells: list[CiCell], settings: CiSettings) -> dict[str, Any]
             {**checkout, "with": {**checkout["with"], "fetch-depth": 2}},
             {
                 "name": "The cells' reports",
-                **_uses(settings, "download_artifact", pattern="sizes-*", path=REPORTS_IN),
+                **_uses(settings, "download_artifact", pattern="cell-sizes-*", path=REPORTS_IN),
             },
             {
                 "name": f"The {main} branch's latest report and history",
