@@ -28,6 +28,7 @@ class Options:
     verbose: bool | None = None
     artifacts: str | None = None
     debian_mirror: str | None = None
+    ccache_remote: str | None = None
     profile: str | None = None
     profiles: str | None = None
     app: str | None = None
@@ -95,7 +96,9 @@ def resolve(options: Options, *, config: dict[str, object] | None = None, matrix
         )
     toolchain = pick("toolchain", None)
     mirror = pick("debian_mirror", None)
-    runner = Runner(log_root=layout.logs, verbose=bool(pick("verbose", False)))
+    runner = Runner(
+        log_root=layout.logs, verbose=bool(pick("verbose", False)), env=ccache_remote_env(pick("ccache_remote", None))
+    )
     return Session(
         matrix=matrix,
         layout=layout,
@@ -110,6 +113,27 @@ def resolve(options: Options, *, config: dict[str, object] | None = None, matrix
         app=_app(pick("app", None)),
         options=options,
     )
+
+
+# ccache's remote storage back-ends (ccache >= 4.4; Debian 12's 4.7.5 has all of these).
+CCACHE_REMOTE_SCHEMES = ("redis://", "redis+unix:", "http://", "https://", "file:")
+
+
+def ccache_remote_env(value: object) -> dict[str, str]:
+    """ccache's remote storage for every command (`ccache_remote` in invoke.yaml, or
+    INVOKE_CROSSPYTHON_CCACHE_REMOTE): objects compiled on one machine serve the others. Not a
+    build input: it changes where compiled objects come from, not what they are."""
+    if not value:
+        return {}
+    url = str(value)
+    if not url.startswith(CCACHE_REMOTE_SCHEMES):
+        raise ConfigError(
+            f"ccache_remote {url!r} is not a ccache remote storage",
+            hint="e.g. redis://cache.example:6379 (see ccache's remote_storage: "
+            + ", ".join(CCACHE_REMOTE_SCHEMES)
+            + ")",
+        )
+    return {"CCACHE_REMOTE_STORAGE": url}
 
 
 def _profile(matrix: Matrix, name: object, profiles_file: object) -> Profile:

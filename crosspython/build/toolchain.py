@@ -32,6 +32,8 @@ OPTIONAL_HOST_TOOLS: dict[str, str] = {
     "ccache": "ccache",
     # actionlint checks the shell steps of the CI files `invoke ci` writes with it (the test suite)
     "shellcheck": "shellcheck",
+    # a ccache remote storage to test against (tests/integration/test_remote_ccache.py)
+    "redis-server": "redis-server",
 }
 QEMU_PACKAGE = "qemu-user"
 CROSS_TOOLS = ("gcc", "ar", "ranlib", "strip", "readelf", "objcopy")

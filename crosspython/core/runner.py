@@ -53,6 +53,9 @@ class Runner:
     verbose: bool = False
     out: TextIO = field(default_factory=lambda: sys.stdout)
     heartbeat: float = 30.0
+    # Beside os.environ, for every command (a step's own env wins): settings that change how a
+    # command runs but not what it makes, such as ccache's remote storage.
+    env: dict[str, str] = field(default_factory=dict)
 
     def say(self, text: str) -> None:
         print(text, file=self.out, flush=True)
@@ -107,6 +110,7 @@ class Step:
         logged = " ".join(shlex.quote(a) for a in argv)
         self.runner.say(f"    $ {shown_env + ' ' if shown_env else ''}{shown}" + (f"   (in {cwd})" if cwd else ""))
         full_env = dict(os.environ)
+        full_env.update(self.runner.env)
         full_env.update(env or {})
         tail: collections.deque[str] = collections.deque(maxlen=TAIL_LINES)
         lines: list[str] = []

@@ -40,3 +40,18 @@ def test_jobs_and_config_defaults(matrix: Matrix, monkeypatch: pytest.MonkeyPatc
     assert session.jobs == 3 and session.runner.verbose and session.cell.variant.name == "sections"
     with pytest.raises(ConfigError, match="--jobs must be at least 1"):
         resolve(Options(jobs=-1), matrix=matrix)
+
+
+def test_ccache_remote_storage_reaches_every_command(matrix: Matrix, tmp_path: Path) -> None:
+    config = {"artifacts": str(tmp_path / "a"), "ccache_remote": "redis://127.0.0.1:6379"}
+    session = resolve(Options(), config=config, matrix=matrix)
+    assert session.runner.env == {"CCACHE_REMOTE_STORAGE": "redis://127.0.0.1:6379"}
+    with session.runner.step("t", "env") as step:
+        seen = step.run(["sh", "-c", 'echo "remote=$CCACHE_REMOTE_STORAGE"']).output
+        assert "remote=redis://127.0.0.1:6379" in seen
+        # a step's own setting wins
+        own = step.run(["sh", "-c", 'echo "remote=$CCACHE_REMOTE_STORAGE"'], env={"CCACHE_REMOTE_STORAGE": ""})
+        assert "remote=\n" in own.output + "\n"
+    assert resolve(Options(), config={"artifacts": str(tmp_path / "a")}, matrix=matrix).runner.env == {}
+    with pytest.raises(ConfigError, match="is not a ccache remote storage"):
+        resolve(Options(), config={**config, "ccache_remote": "cache.example:6379"}, matrix=matrix)
