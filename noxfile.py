@@ -219,29 +219,16 @@ def ci_local(session: nox.Session) -> None:
         session.run("git", "clone", "--quiet", str(ROOT), str(clone), external=True)
         return clone
 
-    env = {"CROSSPYTHON_COMMENT_DRY_RUN": "1", "CI": "true"}
+    def run_job(job: str, clone_name: str, matrix: dict[str, str], on_main: bool, scope: str) -> None:
+        clone = fresh_clone(clone_name)
+        context = local.Context(matrix=matrix, sha=sha.strip(), on_main=on_main, root=clone)
+        env = {"CROSSPYTHON_COMMENT_DRY_RUN": "1", "CI": "true"}
+        local.run_job(
+            workflow["jobs"][job], context, clone=clone, artifacts=artifacts, runner=runner, scope=scope, extra_env=env
+        )
+
     for cell in cells:
-        clone = fresh_clone(cell["cell"])
-        context = local.Context(matrix=cell, sha=sha.strip(), on_main=False, root=clone)
-        local.run_job(
-            workflow["jobs"]["cell"],
-            context,
-            clone=clone,
-            artifacts=artifacts,
-            runner=runner,
-            scope=f"ci-local-{cell['cell']}",
-            extra_env=env,
-        )
-    for on_main in (True, False):
-        clone = fresh_clone("sizes")
-        context = local.Context(matrix={}, sha=sha.strip(), on_main=on_main, root=clone)
-        local.run_job(
-            workflow["jobs"]["sizes"],
-            context,
-            clone=clone,
-            artifacts=artifacts,
-            runner=runner,
-            scope="ci-local-sizes-" + ("main" if on_main else "pull-request"),
-            extra_env=env,
-        )
+        run_job("cell", cell["cell"], cell, False, f"ci-local-{cell['cell']}")
+    run_job("sizes", "sizes", {}, True, "ci-local-sizes-main")
+    run_job("sizes", "sizes", {}, False, "ci-local-sizes-pull-request")
     print(f"ci-local: {len(cells)} cell job(s) and the sizes job ran; reports in {artifacts / 'sizes-report'}")

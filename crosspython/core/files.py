@@ -10,6 +10,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from .errors import ConfigError
+
 CHUNK = 1 << 16
 
 
@@ -33,6 +35,16 @@ def write_text_atomic(path: Path, text: str) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def read_json(path: Path, *, what: str, hint: str) -> Any:
+    """The JSON document at `path`; a missing or malformed file is a ConfigError naming `what` it is."""
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"no {what} at {path}", hint=hint) from None
+    except ValueError as exc:
+        raise ConfigError(f"{path} is not valid JSON: {exc}") from None
 
 
 def write_json_atomic(path: Path, data: Any) -> None:

@@ -9,13 +9,13 @@ category. Cells present on one side only are listed, not failed.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..core.errors import ConfigError
+from ..core.files import read_json
 from .gate import Limits
 
 SECTIONS = ("text", "rodata", "data", "bss")
@@ -25,14 +25,7 @@ TOP_FILES = 12
 
 def load_report(path: Path) -> dict[str, Any]:
     """A sizes.json written by `invoke sizes`, checked for what the comparison reads."""
-    try:
-        data = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise ConfigError(
-            f"no size report at {path}", hint="give the sizes.json of an earlier `invoke sizes` run"
-        ) from None
-    except ValueError as exc:
-        raise ConfigError(f"{path} is not valid JSON: {exc}") from None
+    data = read_json(path, what="size report", hint="give the sizes.json of an earlier `invoke sizes` run")
     if (
         not isinstance(data, dict)
         or not isinstance(data.get("elves"), list)

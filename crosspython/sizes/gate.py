@@ -7,7 +7,6 @@ else the baseline's, else 2 %), and what fails.
 from __future__ import annotations
 
 import fnmatch
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,7 +14,7 @@ from typing import Any
 
 from ..core import pythontree
 from ..core.errors import ConfigError, SizeRegression
-from ..core.files import write_json_atomic
+from ..core.files import read_json, write_json_atomic
 from ..core.layout import PROJECT_ROOT
 from ..matrix import Matrix, read_toml
 from .footprint import Footprint
@@ -40,14 +39,7 @@ class Baseline:
 
 def load_baseline(path: Path) -> Baseline:
     """The baseline at `path`, validated: a bad one fails before anything is measured."""
-    try:
-        data = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise ConfigError(
-            f"no size baseline at {path}", hint="write one with `invoke sizes --update-baseline`"
-        ) from None
-    except ValueError as exc:
-        raise ConfigError(f"{path} is not valid JSON: {exc}") from None
+    data = read_json(path, what="size baseline", hint="write one with `invoke sizes --update-baseline`")
     if not isinstance(data, dict) or not isinstance(data.get("cells"), dict):
         raise ConfigError(f"{path}: expected {{'threshold_pct': N, 'cells': {{...}}}}")
     threshold = data.get("threshold_pct", DEFAULT_THRESHOLD)
