@@ -631,8 +631,11 @@ def bench(session: Session, *, triplets: str, variants: str, repeat: int, quick:
     return run_bench(session, matrix_cells=matrix_cells, repeat=repeat, quick=quick)
 
 
-def ci_files(session: Session, *, tags: list[str], cells: list[str], check: bool) -> dict[str, Path]:
-    """Write (or, with check=True, compare) the GitHub Actions and GitLab CI files for the matrix's cells."""
+def ci_files(
+    session: Session, *, tags: list[str], cells: list[str], check: bool, root: Path = PROJECT_ROOT
+) -> dict[str, Path]:
+    """Write (or, with check=True, compare) the GitHub Actions and GitLab CI files for the matrix's
+    cells, under `root` (the project)."""
     import sys
 
     from .ci import plan as ci
@@ -642,8 +645,8 @@ def ci_files(session: Session, *, tags: list[str], cells: list[str], check: bool
         listed = step.run([sys.executable, "-m", "nox", "-l", "--json", "-s", "matrix"], cwd=PROJECT_ROOT)
     chosen = ci.select(ci.cells_from_nox(listed.output), tags=tags, names=cells)
     files = {
-        PROJECT_ROOT / ci.GITHUB_FILE: ci.render(ci.github_workflow(chosen, settings)),
-        PROJECT_ROOT / ci.GITLAB_FILE: ci.render(ci.gitlab_ci(chosen, settings)),
+        root / ci.GITHUB_FILE: ci.render(ci.github_workflow(chosen, settings)),
+        root / ci.GITLAB_FILE: ci.render(ci.gitlab_ci(chosen, settings)),
     }
     drifted = [p for p, text in files.items() if not p.is_file() or p.read_text() != text]
     if check:
