@@ -8,6 +8,7 @@ output is an error.
 
 from __future__ import annotations
 
+import bisect
 import os
 import shutil
 from dataclasses import dataclass, field, replace
@@ -22,6 +23,7 @@ from ..core.runner import Runner, Step
 from ..core.stamps import Stamp, fingerprint
 from ..install.stage import StageRecord, read_stage_record
 from ..matrix import STRIP_SUFFIX, Matrix
+from .dwarf import CodeMap, Sections, code_map
 
 # What an ELF file of an installed CPython is, for the report's columns.
 Role = Literal["interpreter", "libpython", "extension", "other"]
@@ -81,31 +83,36 @@ class RawSymbol:
     file: str  # the STT_FILE entry before it, for a local symbol; "" for a global one
 
 
-def attribute_files(raw: list[RawSymbol]) -> tuple[Symbol, ...]:
-    """Sized symbols with their source files, as far as the symbol table tells them.
+def attribute_files(raw: list[RawSymbol], code: CodeMap | None = None) -> tuple[Symbol, ...]:
+    """Sized symbols with their source files, as far as the debug info or the symbol table tells them.
 
-    A local symbol follows the STT_FILE entry of its source file (the table lists each object's
-    locals after its file's name). A global symbol names no file; it gets the file whose local
-    symbols surround its address in the same section, the linker keeping each object's sections
-    together, unless the address lies in more than one file's range (or none): then "".
+    Code first by the debug info (`code`: the compile unit whose ranges hold its address). Else a
+    local symbol follows the STT_FILE entry of its source file (the table lists each object's
+    locals after its file's name), and a global one gets the file of the local symbols on both
+    sides of it in its section, when they are of the same file (the linker keeps each object's
+    sections together); else "".
     """
-    ranges: dict[tuple[str, str], tuple[int, int]] = {}
+    by_section: dict[str, list[tuple[int, str]]] = {}
     for r in raw:
         if r.local and r.file and r.size:
-            key = (r.section, r.file)
-            low, high = ranges.get(key, (r.address, r.address + r.size))
-            ranges[key] = (min(low, r.address), max(high, r.address + r.size))
-    by_section: dict[str, list[tuple[int, int, str]]] = {}
-    for (section, name), (low, high) in ranges.items():
-        by_section.setdefault(section, []).append((low, high, name))
+            by_section.setdefault(r.section, []).append((r.address, r.file))
+    for located in by_section.values():
+        located.sort()
     out = []
     for r in raw:
         if not r.size:
             continue
-        file = r.file
-        if not r.local:
-            inside = [n for low, high, n in by_section.get(r.section, ()) if low <= r.address < high]
-            file = inside[0] if len(inside) == 1 else ""
+        file = code.file_at(r.address) if code is not None and r.section == "text" else ""
+        if file:
+            pass
+        elif r.local:
+            file = r.file
+        else:
+            located = by_section.get(r.section, [])
+            after = bisect.bisect_right(located, (r.address, "\uffff"))
+            before = located[after - 1][1] if after > 0 else ""
+            following = located[after][1] if after < len(located) else ""
+            file = before if before and before == following else ""
         out.append(Symbol(name=r.name, size=r.size, section=r.section, file=file))
     return tuple(out)
 
@@ -160,6 +167,27 @@ def _read(path: Path, rel: str, role: Role, *, symbols: bool) -> tuple[ElfSize, 
     return size, found
 
 
+def _dwarf(binary: Any) -> CodeMap | None:
+    """The code map of the ELF's debug info, when it has some."""
+    found = {}
+    for name in (".debug_aranges", ".debug_info", ".debug_abbrev", ".debug_str", ".debug_line_str"):
+        section = binary.get_section(name)
+        found[name] = bytes(section.content) if section is not None else b""
+    if not (found[".debug_aranges"] and found[".debug_info"] and found[".debug_abbrev"]):
+        return None
+    little = str(binary.header.identity_data).endswith("LSB")
+    return code_map(
+        Sections(
+            aranges=found[".debug_aranges"],
+            info=found[".debug_info"],
+            abbrev=found[".debug_abbrev"],
+            str=found[".debug_str"],
+            line_str=found[".debug_line_str"],
+            little=little,
+        )
+    )
+
+
 def _symbols(binary: Any, lief: Any) -> tuple[Symbol, ...]:
     """The sized, defined symbols of .symtab, each with its section's group and source file."""
     sections = [str(s.name) for s in binary.sections]
@@ -186,7 +214,7 @@ def _symbols(binary: Any, lief: Any) -> tuple[Symbol, ...]:
                 file=current if is_local else "",
             )
         )
-    return attribute_files(raw)
+    return attribute_files(raw, _dwarf(binary))
 
 
 def _is_elf(path: Path) -> bool:

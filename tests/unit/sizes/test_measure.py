@@ -101,6 +101,7 @@ extern int global_b(int);
 void _start(void) { volatile int r = global_a(1) + global_b(2) + use_a2(3); (void)r; for (;;) {} }
 """
 UNIT_B = """
+int first_b(int x) { return x + 1; }
 static const char message_b[1000] = "b";
 static int helper_b(int x) { return message_b[x % 1000]; }
 int global_b(int x) { return helper_b(x) * 2; }
@@ -109,38 +110,82 @@ int use_b2(int x) { return helper_b2(x); }
 """
 
 
-def test_symbols_with_their_sections_and_source_files(tmp_path: Path) -> None:
-    gcc = shutil.which("arm-linux-gnueabihf-gcc")
+@pytest.mark.parametrize(
+    ("prefix", "debug"),
+    [
+        ("arm-linux-gnueabihf", []),
+        ("arm-linux-gnueabihf", ["-g"]),  # DWARF 5, GCC 12's default
+        ("arm-linux-gnueabihf", ["-gdwarf-4"]),
+        ("powerpc-linux-gnu", ["-g"]),  # big-endian
+    ],
+)
+def test_symbols_with_their_sections_and_source_files(tmp_path: Path, prefix: str, debug: list[str]) -> None:
+    gcc = shutil.which(f"{prefix}-gcc")
     if gcc is None:
-        pytest.skip("arm-linux-gnueabihf-gcc is not installed")
+        pytest.skip(f"{prefix}-gcc is not installed")
     (tmp_path / "a.c").write_text(UNIT_A)
     (tmp_path / "b.c").write_text(UNIT_B)
     out = tmp_path / "two"
-    flags = ["-O0", "-ffreestanding", "-nostdlib", "-static"]
+    flags = ["-O0", "-ffreestanding", "-nostdlib", "-static", *debug]
     subprocess.run([gcc, *flags, "-o", out, "a.c", "b.c"], check=True, cwd=tmp_path)
     size, symbols = read_elf_symbols(out, "usr/bin/two", "other")
-    assert size.text > 0
+    assert size.text > 0 and (size.debug > 0) == bool(debug)
     found = {s.name: s for s in symbols}
     assert (found["table_a"].section, found["table_a"].size) == ("data", 1200)
     assert (found["message_b"].section, found["message_b"].file) == ("rodata", "b.c")
     assert found["helper_a"].file == "a.c" and found["helper_a"].section == "text"
     assert found["helper_b"].file == "b.c"
-    # globals: between a file's first and last local function
+    # globals: between two locals of their file, or by the debug info
     assert found["global_a"].file == "a.c" and found["global_b"].file == "b.c"
-    subprocess.run(["arm-linux-gnueabihf-strip", "--strip-unneeded", out], check=True)
+    # b.c's first function precedes its locals: only the debug info knows whose it is
+    assert found["first_b"].file == ("b.c" if debug else "")
+    subprocess.run([f"{prefix}-strip", "--strip-unneeded", out], check=True)
     assert read_elf_symbols(out, "usr/bin/two", "other")[1] == ()  # stripped: no symbol table
 
 
-def test_a_global_symbol_between_two_files_ranges_gets_no_file() -> None:
+def test_a_global_symbol_gets_the_file_of_the_locals_around_it() -> None:
+    def local(name: str, address: int, file: str, section: str = "text") -> RawSymbol:
+        return RawSymbol(name=name, address=address, size=10, section=section, local=True, file=file)
+
+    def global_(name: str, address: int, section: str = "text") -> RawSymbol:
+        return RawSymbol(name=name, address=address, size=4, section=section, local=False, file="")
+
     raw = [
-        RawSymbol(name="a1", address=0, size=10, section="text", local=True, file="a.c"),
-        RawSymbol(name="a2", address=50, size=10, section="text", local=True, file="a.c"),
-        RawSymbol(name="b1", address=40, size=4, section="text", local=True, file="b.c"),
-        RawSymbol(name="b2", address=100, size=4, section="text", local=True, file="b.c"),
-        RawSymbol(name="g_overlap", address=45, size=2, section="text", local=False, file=""),
-        RawSymbol(name="g_b", address=80, size=2, section="text", local=False, file=""),
-        RawSymbol(name="g_data", address=80, size=2, section="data", local=False, file=""),
+        local("a1", 0, "a.c"),
+        local("a2", 20, "a.c"),
+        local("b1", 50, "b.c"),
+        local("b2", 100, "b.c"),
+        local("a_part.cold", 200, "a.c"),  # placed apart, as GCC does with cold code
+        global_("g_a", 10),
+        global_("g_between", 30),
+        global_("g_b", 80),
+        global_("g_after_cold_gap", 150),
+        global_("g_last", 300),
+        global_("g_data", 80, section="data"),
         RawSymbol(name="unsized", address=5, size=0, section="text", local=True, file="a.c"),
     ]
     files = {s.name: s.file for s in attribute_files(raw)}
-    assert files == {"a1": "a.c", "a2": "a.c", "b1": "b.c", "b2": "b.c", "g_overlap": "", "g_b": "b.c", "g_data": ""}
+    assert files == {
+        "a1": "a.c",
+        "a2": "a.c",
+        "b1": "b.c",
+        "b2": "b.c",
+        "a_part.cold": "a.c",
+        "g_a": "a.c",
+        "g_between": "",
+        "g_b": "b.c",
+        "g_after_cold_gap": "",
+        "g_last": "",
+        "g_data": "",
+    }
+
+
+def test_debug_info_that_cannot_be_read_names_no_file() -> None:
+    from crosspython.sizes.dwarf import Sections, code_map
+
+    garbage = Sections(
+        aranges=b"\x1c\x00\x00\x00\x02\x00" + b"\xff" * 30, info=b"\x01", abbrev=b"", str=b"", line_str=b"", little=True
+    )
+    assert code_map(garbage).file_at(0x1000) == ""
+    truncated = Sections(aranges=b"\x1c\x00", info=b"", abbrev=b"", str=b"", line_str=b"", little=True)
+    assert code_map(truncated).starts == ()
