@@ -75,6 +75,10 @@ class Publication:
             if summary:
                 with open(summary, "a", encoding="utf-8") as handle:
                     handle.write(markdown + "\n")
+        else:
+            # an earlier run's diff is not this run's: nothing may read it as such
+            for stale in (reports / "sizes-diff.md", reports / "sizes-diff.json"):
+                stale.unlink(missing_ok=True)
         say("reports: " + ", ".join(str(p) for p in paths.values()))
         return paths
 
@@ -111,8 +115,12 @@ def publication(
     base = compare.load_report(compare_to) if compare_to else None
     limits = gate.load_limits(limits_path).with_pct(threshold) if compare_to else None
     head = head_commit(session, commit) if compare_to or keep_history else None
-    if keep_history and head is None:
-        raise ConfigError(f"--history needs the commit measured: {commit!r} is not a commit of {PROJECT_ROOT}")
+    if head is None and (keep_history or (compare_to and commit != "HEAD")):
+        # (outside a git checkout, --compare alone goes on: no commit, no trailer to read)
+        raise ConfigError(
+            f"{commit!r} is not a commit of {PROJECT_ROOT}",
+            hint="--commit takes what git names a commit by (a hash, a branch, HEAD); --history needs one",
+        )
     return Publication(
         session=session,
         base=base,

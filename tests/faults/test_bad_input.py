@@ -73,7 +73,9 @@ def _files(tmp_path: Path) -> dict[str, Path]:
     bad_baseline.write_text('{"cells": {"cp313-arm-linux-gnueabihf-default": {"interpreter (stripped)": "big"}}}')
     a_file = tmp_path / "a-file"
     a_file.write_text("not a directory\n")
-    return {"bad_toml": bad_toml, "bad_baseline": bad_baseline, "a_file": a_file}
+    report = tmp_path / "sizes.json"
+    report.write_text('{"schema": 2, "totals": [], "elves": []}')
+    return {"bad_toml": bad_toml, "bad_baseline": bad_baseline, "a_file": a_file, "report": report}
 
 
 # (id, arguments, exit code, what the message says). {rfs}, {tmp}, {file}... are filled in.
@@ -122,6 +124,13 @@ CASES = [
     ),
     ("baseline-not-a-number", ["sizes", "--check", "--baseline", "{bad_baseline}"], 2, "must be a byte count"),
     ("baseline-missing", ["sizes", "--check", "--baseline", "{tmp}/none.json"], 2, "no size baseline"),
+    ("compare-missing", ["sizes", "--compare", "{tmp}/base.json"], 2, "no size report at"),
+    ("compare-not-a-report", ["sizes", "--compare", "{bad_baseline}"], 2, "is not a report of `invoke sizes`"),
+    ("compare-bad-commit", ["sizes", "--compare", "{report}", "--commit", "no-such-rev"], 2, "is not a commit of"),
+    ("compare-bad-limits", ["sizes", "--compare", "{report}", "--thresholds", "{bad_toml}"], 2, "invalid TOML"),
+    ("size-diff-no-reports", ["size-diff", "--head", "{tmp}/reports-in"], 2, "no size report at"),
+    ("ci-unknown-tag", ["ci", "--check", "--tags", "sparc"], 2, "no matrix cell has the tag 'sparc'"),
+    ("ccache-remote-bad", ["fetch"], 2, "is not a ccache remote storage"),
     ("install-before-build", ["install", "--rfs", "{rfs}"], 2, "no CPython source"),
     ("verify-before-install", ["verify", "--rfs", "{rfs}"], 7, "no interpreter at"),
     ("test-target-before-install", ["test-target", "--rfs", "{rfs}"], 2, "no interpreter at"),
@@ -153,6 +162,8 @@ def test_bad_input_is_a_clear_error_and_changes_nothing(
     env = {"INVOKE_CROSSPYTHON_ARTIFACTS": str(tmp_path / "artifacts")}
     if message == "Not a directory":
         env["INVOKE_CROSSPYTHON_ARTIFACTS"] = str(files["a_file"] / "artifacts")
+    if "ccache remote" in message:
+        env["INVOKE_CROSSPYTHON_CCACHE_REMOTE"] = "cache.example:6379"
     if "qemu" in message:
         env["PATH"] = str(tmp_path / "empty-path")  # no qemu-user on it (nor anything else)
     before = tree_state(board)
