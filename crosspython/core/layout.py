@@ -82,6 +82,10 @@ class Layout:
         """`sizes`' stripped copies of a stage's ELF files."""
         return self.root / "sizes" / cell_id / "stripped"
 
+    def measured(self, cell_id: str) -> Path:
+        """`sizes`' measurement of a stage and its stripped copies, kept while the stage is unchanged."""
+        return self.root / "sizes" / cell_id / "measured.json"
+
     # ---- third-party packages (`invoke packages`)
     def build_tools(self, version: Version) -> Path:
         """The build host's wheel tools (matrix/build-tools.txt) for the build interpreter of `version`."""

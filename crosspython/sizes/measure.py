@@ -9,15 +9,17 @@ output is an error.
 from __future__ import annotations
 
 import bisect
+import json
 import os
 import shutil
-from dataclasses import dataclass, field, replace
+import stat
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
 from ..core import pythontree
 from ..core.errors import BuildIncomplete, ConfigError
-from ..core.files import remove_tree
+from ..core.files import remove_tree, write_json_atomic
 from ..core.layout import Layout
 from ..core.runner import Runner, Step
 from ..core.stamps import Stamp, fingerprint
@@ -136,7 +138,9 @@ def read_elf_symbols(path: Path, rel: str, role: Role) -> tuple[ElfSize, tuple[S
     return _read(path, rel, role, symbols=True)
 
 
-def _read(path: Path, rel: str, role: Role, *, symbols: bool) -> tuple[ElfSize, tuple[Symbol, ...]]:
+def _read(
+    path: Path, rel: str, role: Role, *, symbols: bool, size: int | None = None
+) -> tuple[ElfSize, tuple[Symbol, ...]]:
     import lief  # here, not at the top: only `sizes` needs it, and it costs a quarter second to import
 
     binary = lief.ELF.parse(str(path))
@@ -152,10 +156,10 @@ def _read(path: Path, rel: str, role: Role, *, symbols: bool) -> tuple[ElfSize, 
         if group:
             groups[group] += section.size
     header = binary.header
-    size = ElfSize(
+    measured = ElfSize(
         path=rel,
         role=role,
-        file_size=path.stat().st_size,
+        file_size=path.stat().st_size if size is None else size,
         alloc_size=alloc,
         machine=str(header.machine_type).split(".")[-1],
         elf_class={lief.ELF.Header.CLASS.ELF32: 32, lief.ELF.Header.CLASS.ELF64: 64}.get(header.identity_class, 0),
@@ -164,7 +168,7 @@ def _read(path: Path, rel: str, role: Role, *, symbols: bool) -> tuple[ElfSize, 
         ),
         **groups,
     )
-    return size, found
+    return measured, found
 
 
 def _dwarf(binary: Any) -> CodeMap | None:
@@ -217,9 +221,9 @@ def _symbols(binary: Any, lief: Any) -> tuple[Symbol, ...]:
     return attribute_files(raw, _dwarf(binary))
 
 
-def _is_elf(path: Path) -> bool:
+def _is_elf(path: str | Path) -> bool:
     try:
-        with path.open("rb") as handle:
+        with open(path, "rb") as handle:
             return handle.read(4) == b"\x7fELF"
     except OSError:
         return False
@@ -245,22 +249,31 @@ class TreeSizes:
     symbols: dict[str, tuple[Symbol, ...]] = field(default_factory=dict)  # by ELF path, when read
 
 
+# Files by these endings are never ELF: their first bytes are not read (a stage holds thousands).
+_NOT_ELF = (".py", ".pyc", ".h", ".txt", ".rst", ".html", ".css", ".js", ".json", ".xml", ".toml", ".cfg", ".pem")
+
+
 def measure_tree(root: Path, short: str, *, symbols: bool = False) -> TreeSizes:
     """Every ELF of the tree measured (with symbols=True, also its symbol table), and its bytes."""
     elves: list[ElfSize] = []
     table: dict[str, tuple[Symbol, ...]] = {}
     total = archives = 0
-    for dirpath, _, filenames in os.walk(root):
+    top = str(root)
+    # Plain strings and one lstat per file: pathlib's objects were most of a stage's walk.
+    for dirpath, _, filenames in os.walk(top):
         for name in sorted(filenames):
-            path = Path(dirpath) / name
-            if path.is_symlink() or name.startswith(".crosspython-"):
+            if name.startswith(".crosspython-"):
                 continue
-            total += path.stat().st_size
+            path = os.path.join(dirpath, name)
+            st = os.lstat(path)
+            if stat.S_ISLNK(st.st_mode):
+                continue
+            total += st.st_size
             if name.endswith(".a"):
-                archives += path.stat().st_size
-            if _is_elf(path):
-                rel = str(path.relative_to(root))
-                elf, found = _read(path, rel, role_of(rel, short), symbols=symbols)
+                archives += st.st_size
+            if not name.endswith(_NOT_ELF) and _is_elf(path):
+                rel = os.path.relpath(path, top)
+                elf, found = _read(Path(path), rel, role_of(rel, short), symbols=symbols, size=st.st_size)
                 elves.append(elf)
                 if found:
                     table[rel] = found
@@ -351,29 +364,83 @@ def measure_cell(
     return _measure(stage, record, layout, matrix, runner, symbols=symbols)
 
 
+def _tree_to_json(tree: TreeSizes) -> dict[str, Any]:
+    return {
+        "elves": [asdict(e) for e in tree.elves],
+        "tree_bytes": tree.tree_bytes,
+        "archive_bytes": tree.archive_bytes,
+        "symbols": {path: [[x.name, x.size, x.section, x.file] for x in found] for path, found in tree.symbols.items()},
+    }
+
+
+def _tree_from_json(data: dict[str, Any]) -> TreeSizes:
+    return TreeSizes(
+        elves=tuple(ElfSize(**e) for e in data["elves"]),
+        tree_bytes=int(data["tree_bytes"]),
+        archive_bytes=int(data["archive_bytes"]),
+        symbols={
+            path: tuple(Symbol(name=n, size=int(z), section=sec, file=f) for n, z, sec, f in rows)
+            for path, rows in data["symbols"].items()
+        },
+    )
+
+
+# What a kept measurement is named by, beside the stage: a change of how trees are measured
+# (this module) must not read measurements made the old way.
+MEASURE_VERSION = 1
+
+
+def _kept(path: Path, key: str, symbols: bool) -> tuple[TreeSizes, TreeSizes] | None:
+    """The measurement kept for this stage (when it read the symbol tables, if they are wanted)."""
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(data, dict) or data.get("key") != key or (symbols and not data.get("symbols")):
+        return None
+    try:
+        return _tree_from_json(data["built"]), _tree_from_json(data["stripped"])
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
 def _measure(
     stage: Path, record: StageRecord, layout: Layout, matrix: Matrix, runner: Runner, *, symbols: bool
 ) -> list[Measurement]:
     target = matrix.target(record.triplet)
     version = matrix.version(record.python)
-    # Symbol tables only when asked: reading them in Python costs about 0.3 s a cell, more than
-    # the rest of its measurement.
-    built = measure_tree(stage, version.short, symbols=symbols)
-    check_identity(
-        built, machine=target.elf_machine, elf_class=target.elf_class, endianness=target.endianness, where=str(stage)
-    )
     strip = Path(record.strip)
     stripped_dir = layout.stripped_copies(record.cell)
-    strip_stamp = Stamp(stripped_dir)
     strip_inputs = {"stage": fingerprint(record.to_inputs()), "strip": str(strip)}
-    if not strip_stamp.matches(strip_inputs):
-        if not os.access(strip, os.X_OK):
-            raise ConfigError(f"{strip} (the cell's tool-chain strip) is missing", hint="run `invoke setup`")
-        with runner.step(record.cell, "strip") as step:
-            strip_copies(stage, built.elves, strip, stripped_dir, step)
-            step.note(f"stripped {len(built.elves)} ELF files with {strip.name} --strip-unneeded")
-        strip_stamp.write(strip_inputs)
-    stripped = measure_tree(stripped_dir, version.short)
+    # A stage is written only by `stage`, which writes its stamp last: while the stamp is the one
+    # written then (its record and its time), the stage is what was measured (lief is not even
+    # imported then). A stage made again, even from the same inputs, is measured again.
+    made = Stamp(stage).path.stat().st_mtime_ns
+    key = fingerprint({**strip_inputs, "made": made, "version": MEASURE_VERSION})
+    kept = _kept(layout.measured(record.cell), key, symbols)
+    if kept is not None:
+        built, stripped = kept
+    else:
+        # Symbol tables only when asked: reading them costs more than the rest of a cell's measurement.
+        built = measure_tree(stage, version.short, symbols=symbols)
+        check_identity(
+            built,
+            machine=target.elf_machine,
+            elf_class=target.elf_class,
+            endianness=target.endianness,
+            where=str(stage),
+        )
+        strip_stamp = Stamp(stripped_dir)
+        if not strip_stamp.matches(strip_inputs):
+            if not os.access(strip, os.X_OK):
+                raise ConfigError(f"{strip} (the cell's tool-chain strip) is missing", hint="run `invoke setup`")
+            with runner.step(record.cell, "strip") as step:
+                strip_copies(stage, built.elves, strip, stripped_dir, step)
+                step.note(f"stripped {len(built.elves)} ELF files with {strip.name} --strip-unneeded")
+            strip_stamp.write(strip_inputs)
+        stripped = measure_tree(stripped_dir, version.short)
+        data = {"key": key, "symbols": symbols, "built": _tree_to_json(built), "stripped": _tree_to_json(stripped)}
+        write_json_atomic(layout.measured(record.cell), data)
     # The stripped tree: the stage with its ELF files replaced by their stripped copies.
     stripped_tree = built.tree_bytes - sum(e.file_size for e in built.elves) + sum(e.file_size for e in stripped.elves)
     as_built = Measurement(
@@ -386,7 +453,7 @@ def _measure(
         elves=built.elves,
         tree_bytes=built.tree_bytes,
         archive_bytes=built.archive_bytes,
-        symbols=built.symbols,
+        symbols=built.symbols if symbols else {},
     )
     return [as_built, replace(as_built, stripped=True, elves=stripped.elves, tree_bytes=stripped_tree, symbols={})]
 

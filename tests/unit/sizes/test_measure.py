@@ -189,3 +189,59 @@ def test_debug_info_that_cannot_be_read_names_no_file() -> None:
     assert code_map(garbage).file_at(0x1000) == ""
     truncated = Sections(aranges=b"\x1c\x00", info=b"", abbrev=b"", str=b"", line_str=b"", little=True)
     assert code_map(truncated).starts == ()
+
+
+def test_a_stage_is_measured_once_while_it_is_unchanged(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The measurement is kept beside the stripped copies; a stage made again is measured again."""
+    import os
+
+    from crosspython.core.layout import Layout
+    from crosspython.core.runner import Runner
+    from crosspython.core.stamps import Stamp
+    from crosspython.install.stage import StageRecord
+    from crosspython.matrix import load_matrix
+    from crosspython.sizes import measure
+
+    matrix = load_matrix()
+    binary = _cross_compile(tmp_path, "arm-linux-gnueabihf")
+    layout = Layout(tmp_path / "artifacts")
+    cell = "cp313-arm-linux-gnueabihf-default"
+    stage = layout.stages / cell
+    (stage / "usr" / "bin").mkdir(parents=True)
+    shutil.copy(binary, stage / "usr" / "bin" / "python3.13")
+    (stage / "usr" / "lib").mkdir()
+    (stage / "usr" / "lib" / "os.py").write_text("# the stdlib\n")
+    record = StageRecord(
+        cell=cell,
+        python="3.13.5",
+        sha256="0" * 64,
+        triplet="arm-linux-gnueabihf",
+        variant="default",
+        cflags=(),
+        ldflags=(),
+        configure=(),
+        toolchain="arm-linux-gnueabihf-gcc",
+        toolchain_version="12",
+        strip=shutil.which("arm-linux-gnueabihf-strip") or "",
+        build="b",
+    )
+    Stamp(stage).write(record.to_inputs())
+    runner = Runner(log_root=tmp_path / "logs")
+    first = measure.measure_cell(stage, layout, matrix, runner, symbols=True)
+    assert first[0].symbols and first[1].elves[0].debug == 0 < first[0].elves[0].debug
+    reads: list[str] = []
+    real = measure._read
+
+    def counting(*args: object, **kwargs: object) -> object:
+        reads.append(str(args[1]))
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(measure, "_read", counting)
+    assert measure.measure_cell(stage, layout, matrix, runner) == first  # kept: nothing read
+    assert measure.measure_cell(stage, layout, matrix, runner)[0].symbols == {}  # as asked
+    assert reads == []
+    stamp = Stamp(stage).path
+    os.utime(stamp, ns=(stamp.stat().st_mtime_ns + 10**9,) * 2)  # the stage made again
+    again = measure.measure_cell(stage, layout, matrix, runner)
+    assert reads == ["usr/bin/python3.13", "usr/bin/python3.13"]  # the stage and its stripped copy
+    assert again == first
