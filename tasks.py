@@ -265,7 +265,7 @@ def bench(
 
     Runs under artifacts/bench/ (its own artifacts and ccache; sources and RFSs are made first,
     outside the clock) and writes artifacts/bench/bench.{json,md}: min/median of each flow and
-    the ratios measured in this one run. The full run takes about an hour on 2 cores.
+    the ratios measured in this one run. The full run takes about 75 minutes on 2 cores.
     """
     s = session_for(c, python=python, triplet=triplet, variant=variant, rfs=rfs, jobs=jobs, verbose=verbose)
     pipeline.bench(s, triplets=triplets, variants=variants, repeat=repeat, quick=quick)
