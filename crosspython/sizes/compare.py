@@ -10,7 +10,7 @@ category. Cells present on one side only are listed, not failed.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -110,7 +110,6 @@ class SizeDiff:
     only_base: tuple[str, ...]
     only_head: tuple[str, ...]
     reason: str = ""  # the head commit's Size-Increase trailer
-    notes: tuple[str, ...] = field(default_factory=tuple)
 
     @property
     def over(self) -> list[tuple[str, Tracked]]:
