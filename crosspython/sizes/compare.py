@@ -148,17 +148,21 @@ def _stripped_elves(report: dict[str, Any], cell: str) -> dict[str, dict[str, An
     return {e["path"]: e for e in report["elves"] if e["cell"] == cell and e.get("stripped")}
 
 
-def _symbol_sizes(report: dict[str, Any], cell: str) -> dict[tuple[str, str, str], tuple[int, str]] | None:
-    """(ELF, name, file) -> (bytes, section) of a cell's symbols; None when the report has none for it."""
+def _symbol_sizes(report: dict[str, Any], cell: str) -> dict[tuple[str, str], tuple[int, str, str]] | None:
+    """(ELF, name) -> (bytes, section, source files) of a cell's symbols; None when the report has
+    none for it. By name, not by name and file: a data symbol's file is known in one build and
+    not in another (its neighbours move), and a symbol must not look removed and added for that;
+    the static symbols of one name in several files are summed, and their files named together."""
     tables = (report.get("symbols") or {}).get(cell)
     if not tables:
         return None
-    out: dict[tuple[str, str, str], tuple[int, str]] = {}
+    out: dict[tuple[str, str], tuple[int, str, str]] = {}
     for elf, symbols in tables.items():
         for name, size, section, file in symbols:
-            key = (elf, name, file)
-            before = out.get(key, (0, section))[0]
-            out[key] = (before + int(size), section)  # two locals of one name in one file: summed
+            key = (elf, name)
+            before, _, files = out.get(key, (0, section, ""))
+            names = sorted({*files.split(", "), file} - {""})
+            out[key] = (before + int(size), section, ", ".join(names))
     return out
 
 
@@ -171,15 +175,17 @@ def _footprints(report: dict[str, Any], cell: str) -> dict[str, dict[str, int]]:
 
 
 def _symbol_changes(
-    base: dict[tuple[str, str, str], tuple[int, str]], head: dict[tuple[str, str, str], tuple[int, str]], top: int
+    base: dict[tuple[str, str], tuple[int, str, str]], head: dict[tuple[str, str], tuple[int, str, str]], top: int
 ) -> tuple[tuple[SymbolChange, ...], tuple[SymbolChange, ...]]:
     changes = []
     for key in base.keys() | head.keys():
-        b, bsec = base.get(key, (0, ""))
-        h, hsec = head.get(key, (0, ""))
+        b, bsec, bfile = base.get(key, (0, "", ""))
+        h, hsec, hfile = head.get(key, (0, "", ""))
         if b != h:
-            changes.append(SymbolChange(elf=key[0], name=key[1], file=key[2], section=hsec or bsec, base=b, head=h))
-    changes.sort(key=lambda c: (-abs(c.delta), c.elf, c.name, c.file))
+            changes.append(
+                SymbolChange(elf=key[0], name=key[1], file=hfile or bfile, section=hsec or bsec, base=b, head=h)
+            )
+    changes.sort(key=lambda c: (-abs(c.delta), c.elf, c.name))
     grew = tuple(c for c in changes if c.delta > 0)[:top]
     shrank = tuple(c for c in changes if c.delta < 0)[:top]
     return grew, shrank

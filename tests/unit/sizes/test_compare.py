@@ -210,3 +210,16 @@ def test_tracked_sizes_as_openmetrics() -> None:
         f'crosspython_size_bytes{{cell="{CELL}",item="odd \\"name\\""}} 1',
         "# EOF",
     ]
+
+
+def test_a_symbol_whose_file_is_known_on_one_side_only_is_one_symbol() -> None:
+    base, head = _report(), _report()
+    base["symbols"][CELL]["usr/bin/python3.13"] = [["PyBytes_Type", 208, "data", ""], ["init", 10, "text", "a.c"]]
+    head["symbols"][CELL]["usr/bin/python3.13"] = [
+        ["PyBytes_Type", 208, "data", "bytesobject.c"],
+        ["init", 10, "text", "a.c"],
+        ["init", 30, "text", "b.c"],  # a static of the same name in another file: summed, both named
+    ]
+    (cell,) = compare.compare(base, head, LIMITS, base_name="b").cells
+    assert cell.shrank == ()
+    assert [(s.name, s.file, s.base, s.head) for s in cell.grew] == [("init", "a.c, b.c", 10, 40)]
