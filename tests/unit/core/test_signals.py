@@ -38,7 +38,13 @@ except KeyboardInterrupt as exc:
 def _start(tmp_path: Path) -> tuple[subprocess.Popen[str], Path, int]:
     lock, pidfile = tmp_path / "x.lock", tmp_path / "child.pid"
     proc = subprocess.Popen(
-        [sys.executable, "-c", STEP, str(lock), str(pidfile)], cwd=ROOT, stdout=subprocess.PIPE, text=True
+        [sys.executable, "-c", STEP, str(lock), str(pidfile)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+        # as from a terminal: a suite started in the background by a shell inherits SIGINT
+        # ignored, and Python then leaves it ignored (Ctrl-C would not reach it either)
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     for _ in range(100):
         if pidfile.is_file() and pidfile.read_text().strip():
