@@ -391,7 +391,7 @@ def size_report(
         )
         footprints = [f for f in footprints if f.triplet != target.triplet] + timed
     current = gate.current_tracked(measurements, session.matrix, footprints)
-    paths = publish.write(measurements, footprints, current)
+    paths, diff = publish.write(measurements, footprints, current)
     say = session.runner.say
     if update_baseline:
         old = gate.load_baseline(baseline) if baseline.exists() else None
@@ -399,7 +399,7 @@ def size_report(
         say(f"baseline {baseline} updated for {', '.join(sorted(current))}")
     if accepted is not None:
         gate.enforce(gate.check(current, accepted, threshold), baseline, say)
-    publish.judge(paths)
+    publish.judge(diff, paths)
     return paths
 
 
@@ -423,8 +423,8 @@ def size_diff(
     merged = compare.merge_reports([(f, compare.load_report(f)) for f in files])
     session.runner.say(f"sizes: {len(files)} report(s) merged: {', '.join(str(f) for f in files)}")
     measurements, footprints = report.from_json(merged)
-    paths = publish.write(measurements, footprints, merged["tracked"])
-    publish.judge(paths)
+    paths, diff = publish.write(measurements, footprints, merged["tracked"])
+    publish.judge(diff, paths)
     return paths
 
 

@@ -354,16 +354,13 @@ def to_json(diff: SizeDiff) -> dict[str, Any]:
     return data
 
 
-def over_rows(diff: dict[str, Any]) -> list[str]:
-    """A line per tracked size over its limit, from sizes-diff.json (to_json)."""
-    lines = []
-    for row in diff["over"]:
-        change = Change(row["metric"], row["base"], row["head"])
-        lines.append(
-            f"    {row['cell']} / {change.what}: {change.base:,} -> {change.head:,} "
-            f"({_signed(change.delta)} B, {_pct(change)})"
-        )
-    return lines
+def over_rows(diff: SizeDiff) -> list[str]:
+    """A line per tracked size over its limit."""
+    return [
+        f"    {cell} / {t.change.what}: {t.change.base:,} -> {t.change.head:,} "
+        f"({_signed(t.change.delta)} B, {_pct(t.change)})"
+        for cell, t in diff.over
+    ]
 
 
 # ---- reports made by several jobs (one per cell), merged into one

@@ -105,11 +105,9 @@ def attribute_files(raw: list[RawSymbol], code: CodeMap | None = None) -> tuple[
         if not r.size:
             continue
         file = code.file_at(r.address) if code is not None and r.section == "text" else ""
-        if file:
-            pass
-        elif r.local:
+        if not file and r.local:
             file = r.file
-        else:
+        elif not file:
             located = by_section.get(r.section, [])
             after = bisect.bisect_right(located, (r.address, "\uffff"))
             before = located[after - 1][1] if after > 0 else ""
@@ -364,12 +362,25 @@ def measure_cell(
     return _measure(stage, record, layout, matrix, runner, symbols=symbols)
 
 
+def symbols_to_json(tables: dict[str, tuple[Symbol, ...]]) -> dict[str, list[list[object]]]:
+    """ELF path -> [name, bytes, section, source file] of each symbol: how sizes.json and a kept
+    measurement hold symbol tables (a list per symbol: there are thousands)."""
+    return {path: [[x.name, x.size, x.section, x.file] for x in found] for path, found in sorted(tables.items())}
+
+
+def symbols_from_json(tables: dict[str, list[list[Any]]]) -> dict[str, tuple[Symbol, ...]]:
+    return {
+        path: tuple(Symbol(name=str(n), size=int(z), section=str(sec), file=str(f)) for n, z, sec, f in rows)
+        for path, rows in tables.items()
+    }
+
+
 def _tree_to_json(tree: TreeSizes) -> dict[str, Any]:
     return {
         "elves": [asdict(e) for e in tree.elves],
         "tree_bytes": tree.tree_bytes,
         "archive_bytes": tree.archive_bytes,
-        "symbols": {path: [[x.name, x.size, x.section, x.file] for x in found] for path, found in tree.symbols.items()},
+        "symbols": symbols_to_json(tree.symbols),
     }
 
 
@@ -378,10 +389,7 @@ def _tree_from_json(data: dict[str, Any]) -> TreeSizes:
         elves=tuple(ElfSize(**e) for e in data["elves"]),
         tree_bytes=int(data["tree_bytes"]),
         archive_bytes=int(data["archive_bytes"]),
-        symbols={
-            path: tuple(Symbol(name=n, size=int(z), section=sec, file=f) for n, z, sec, f in rows)
-            for path, rows in data["symbols"].items()
-        },
+        symbols=symbols_from_json(data["symbols"]),
     )
 
 

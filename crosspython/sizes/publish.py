@@ -4,7 +4,6 @@ comparison with another report, and its verdict. Shared by `sizes` (which measur
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,23 +45,26 @@ class Publication:
 
     def write(
         self, measurements: list[Measurement], footprints: list[Footprint], current: dict[str, dict[str, int]]
-    ) -> dict[str, Path]:
-        """Write the reports (with the history's trend, after adding this run to it) and the comparison."""
+    ) -> tuple[dict[str, Path], compare.SizeDiff | None]:
+        """Write the reports (with the history's trend, after adding this run to it) and the
+        comparison; returns the files and the comparison (None without a base)."""
         say = self.session.runner.say
         reports = self.session.layout.reports
         trend = history.read_history(reports / "history.jsonl")
         if self.keep_history and self.head is not None:
             trend = history.appended(trend, history.lines_for(current, self.head))
             history.write_history(reports / "history.jsonl", trend)
-        paths = report.write_reports(measurements, reports, self.session.matrix.knobs, footprints, current, trend)
+        paths, head_report = report.write_reports(
+            measurements, reports, self.session.matrix.knobs, footprints, current, trend
+        )
         write_text_atomic(reports / "sizes-metrics.txt", report.openmetrics(current))
         paths["metrics"] = reports / "sizes-metrics.txt"
         if self.keep_history:
             paths["history"] = reports / "history.jsonl"
         say(report.to_markdown(measurements, self.session.matrix.knobs))
         say(report.footprint_markdown(footprints))
+        diff = None
         if self.base is not None and self.compare_to is not None and self.limits is not None:
-            head_report = compare.load_report(paths["json"])
             reason = self.head.size_increase if self.head else ""
             diff = compare.compare(self.base, head_report, self.limits, base_name=str(self.compare_to), reason=reason)
             markdown = compare.to_markdown(diff)
@@ -80,15 +82,14 @@ class Publication:
             for stale in (reports / "sizes-diff.md", reports / "sizes-diff.json"):
                 stale.unlink(missing_ok=True)
         say("reports: " + ", ".join(str(p) for p in paths.values()))
-        return paths
+        return paths, diff
 
-    def judge(self, paths: dict[str, Path]) -> None:
+    def judge(self, diff: compare.SizeDiff | None, paths: dict[str, Path]) -> None:
         """The comparison's verdict: SizeRegression when a tracked size grew past its limit unjustified."""
-        if "diff_json" not in paths:
+        if diff is None:
             return
-        diff = json.loads(paths["diff_json"].read_text())
         over = compare.over_rows(diff)
-        if diff["failed"]:
+        if diff.failed:
             raise SizeRegression(
                 f"{len(over)} tracked size(s) grew past their limits ({self.limits_path}) against "
                 f"{self.compare_to}:\n" + "\n".join(over),
@@ -96,8 +97,8 @@ class Publication:
                 "a last paragraph with `Size-Increase: <why>`",
             )
         say = self.session.runner.say
-        if diff["accepted"]:
-            say(f"size growth accepted (Size-Increase: {diff['reason']}):\n" + "\n".join(over))
+        if diff.accepted:
+            say(f"size growth accepted (Size-Increase: {diff.reason}):\n" + "\n".join(over))
         else:
             say(f"size comparison passed: no tracked size grew past its limit against {self.compare_to}")
 

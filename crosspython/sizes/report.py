@@ -11,7 +11,7 @@ from ..install.profile import CATEGORIES
 from ..matrix import DEFAULT_VARIANT, STRIP_SUFFIX, Knob
 from .footprint import Footprint
 from .footprint import to_json as footprints_json
-from .measure import ElfSize, Measurement, Symbol
+from .measure import ElfSize, Measurement, symbols_from_json, symbols_to_json
 
 
 def records(measurements: list[Measurement]) -> list[dict[str, Any]]:
@@ -31,10 +31,7 @@ def symbol_tables(measurements: list[Measurement]) -> dict[str, dict[str, list[l
     out: dict[str, dict[str, list[list[object]]]] = {}
     for m in measurements:
         if m.symbols:
-            out[m.cell] = {
-                path: [[s.name, s.size, s.section, s.file] for s in symbols]
-                for path, symbols in sorted(m.symbols.items())
-            }
+            out[m.cell] = symbols_to_json(m.symbols)
     return out
 
 
@@ -84,10 +81,7 @@ def from_json(data: dict[str, Any]) -> tuple[list[Measurement], list[Footprint]]
                 elves=tuple(elves.get((t["cell"], stripped), ())),
                 tree_bytes=int(t["tree"]),
                 archive_bytes=int(t.get("static_archives", 0)),
-                symbols={
-                    path: tuple(Symbol(name=n, size=int(z), section=s, file=f) for n, z, s, f in rows)
-                    for path, rows in symbols.items()
-                },
+                symbols=symbols_from_json(symbols),
             )
         )
     footprint_names = {f.name for f in fields(Footprint)}
@@ -262,16 +256,18 @@ def write_reports(
     footprints: list[Footprint] | None = None,
     tracked: dict[str, dict[str, int]] | None = None,
     history: list[dict[str, Any]] | None = None,
-) -> dict[str, Path]:
+) -> tuple[dict[str, Path], dict[str, Any]]:
+    """sizes.json, sizes.md and sizes.html in `directory`; returns their paths and sizes.json's document."""
     directory.mkdir(parents=True, exist_ok=True)
     markdown = to_markdown(measurements, knobs)
     if footprints:
         markdown += "\n" + footprint_markdown(footprints)
     paths = {"json": directory / "sizes.json", "md": directory / "sizes.md", "html": directory / "sizes.html"}
-    paths["json"].write_text(json.dumps(to_json(measurements, footprints, tracked), indent=1) + "\n")
+    document = to_json(measurements, footprints, tracked)
+    paths["json"].write_text(json.dumps(document, indent=1) + "\n")
     paths["md"].write_text(markdown)
     paths["html"].write_text(to_html(measurements, markdown, footprints, history))
-    return paths
+    return paths, document
 
 
 # ---- installed footprint per profile
